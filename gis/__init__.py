@@ -1,0 +1,1 @@
+"""FireTwin spatial data core: settings, database, schema, H3 + grid indexing, import/export."""

@@ -1,0 +1,48 @@
+"""Test fixtures: a real PostGIS (the embedded cluster, or FIRETWIN_TEST_DATABASE_URL).
+
+The session fixture ``db_url`` creates the test database if needed, drops FireTwin's schemas
+and migrates from scratch, so every run starts from the same empty schema. ``conn`` gives each
+test a connection inside a transaction that is rolled back afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from gis import migrate
+from gis.db import test_database_url
+from gis.settings import DatabaseSettings
+
+
+def _create_database_if_missing(url: str) -> None:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as c:
+        if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    """URL of a freshly migrated test database."""
+    url = test_database_url(DatabaseSettings())
+    _create_database_if_missing(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("DROP SCHEMA IF EXISTS firetwin CASCADE")
+        c.execute("DROP SCHEMA IF EXISTS demo_truth CASCADE")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    """A connection whose work is rolled back after the test."""
+    with psycopg.connect(db_url) as c:
+        yield c
+        c.rollback()
