@@ -1,0 +1,39 @@
+# FireTwin — `make run` serves the demo district, `make test` runs the suite on a real PostGIS.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export FIRETWIN_PORT ?= 8000
+
+.PHONY: setup system venv run db test bench lint clean-db
+
+setup: system venv
+
+system:
+	@scripts/install-system.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml scripts/make-venv.sh
+	@scripts/make-venv.sh
+
+db: setup
+	@$(BIN)/firetwin db start
+
+run: setup
+	@$(BIN)/firetwin run
+
+# The whole suite against a real PostGIS (separate <db>_test database); a skipped test fails.
+test: setup
+	@$(BIN)/firetwin db start >/dev/null
+	FIRETWIN_FAIL_ON_SKIP=1 $(BIN)/python -m pytest --doctest-modules $(PYTEST_ARGS)
+
+bench: setup
+	@$(BIN)/firetwin db start >/dev/null
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lint: venv
+	$(BIN)/ruff check gis services routing layers tiles tests bench
+
+clean-db:
+	-$(BIN)/firetwin db stop
+	rm -rf .firetwin

@@ -1,0 +1,1 @@
+"""FireTwin layers package."""

@@ -1,0 +1,1 @@
+"""FireTwin routing package."""

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages FireTwin needs, only those missing. Idempotent and quick when
+# everything is there. Needs root (or sudo) only when something must be installed.
+set -euo pipefail
+
+PG=15
+need=()
+[ -x "/usr/lib/postgresql/$PG/bin/postgres" ] || need+=("postgresql-$PG")
+[ -f "/usr/share/postgresql/$PG/extension/postgis.control" ] || need+=("postgresql-$PG-postgis-3")
+[ -f "/usr/share/postgresql/$PG/extension/pgrouting.control" ] || need+=("postgresql-$PG-pgrouting")
+command -v ogr2ogr >/dev/null || need+=(gdal-bin)
+command -v setfacl >/dev/null || need+=(acl)
+command -v runuser >/dev/null || need+=(util-linux)
+command -v mosquitto >/dev/null || need+=(mosquitto)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "installing Debian packages: ${need[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "need root or sudo to install: ${need[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Debian's postgresql package would start a system-wide cluster; FireTwin runs its own.
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "Debian packages installed"

@@ -1,0 +1,1 @@
+"""FireTwin services: the FastAPI application, its routers, workflows and the CLI."""

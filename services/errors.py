@@ -1,0 +1,100 @@
+"""Service errors and the one place that maps every error to an HTTP status.
+
+Clients get ``{"detail": "<safe message>"}``; the full exception goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from gis.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    GisError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+logger = logging.getLogger("firetwin")
+
+
+class FireSafetyError(Exception):
+    """Base service error. ``user_msg`` is shown to clients; the full error is logged."""
+
+    status_code: int = 500
+    default_msg: str = "internal error (check the server log)"
+
+    def __init__(self, msg: str | None = None, *, user_msg: str | None = None) -> None:
+        super().__init__(msg or user_msg or self.default_msg)
+        self.user_msg = user_msg or msg or self.default_msg
+
+
+class BadRequest(FireSafetyError):
+    status_code = 400
+    default_msg = "bad request"
+
+
+class NotFound(FireSafetyError):
+    status_code = 404
+    default_msg = "not found"
+
+
+class Conflict(FireSafetyError):
+    status_code = 409
+    default_msg = "conflict"
+
+
+class ServiceUnavailable(FireSafetyError):
+    status_code = 503
+    default_msg = "service temporarily unavailable, retry shortly"
+
+
+#: Domain errors of gis/ and routing/ (which know nothing of HTTP) → status.
+DEFAULT_STATUS_CODES: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidInputError: 400,
+    DatabaseUnavailableError: 503,
+    GisError: 500,
+}
+
+
+def status_for(exc: Exception) -> int:
+    """HTTP status of a domain exception (most specific class wins)."""
+    for cls in type(exc).__mro__:
+        if cls in DEFAULT_STATUS_CODES:
+            return DEFAULT_STATUS_CODES[cls]
+    return 500
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Render service, domain and driver errors with one shape."""
+
+    @app.exception_handler(FireSafetyError)
+    async def _service(request: Request, exc: FireSafetyError) -> JSONResponse:
+        if exc.status_code >= 500:
+            logger.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": exc.user_msg}, status_code=exc.status_code)
+
+    @app.exception_handler(GisError)
+    async def _domain(request: Request, exc: GisError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            logger.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": exc.user_msg}, status_code=status)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        logger.warning("database unavailable: %s", exc)
+        return JSONResponse(
+            {"detail": ServiceUnavailable.default_msg}, status_code=503, headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled error: %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": FireSafetyError.default_msg}, status_code=500)

@@ -1,0 +1,62 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; ``app`` is for uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from gis.db import database_url
+from gis.settings import DatabaseSettings
+from services.errors import add_exception_handlers
+from services.routers import health
+from services.settings import APISettings
+
+logger = logging.getLogger("firetwin")
+
+
+def create_app(
+    settings: APISettings | None = None,
+    db_settings: DatabaseSettings | None = None,
+    *,
+    database_url_override: str | None = None,
+) -> FastAPI:
+    """Build the application. The database URL is resolved at start-up, not at import."""
+    settings = settings or APISettings()
+    db_settings = db_settings or DatabaseSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url_override or database_url(db_settings, start=False)
+        pool = AsyncConnectionPool(
+            url,
+            min_size=db_settings.pool_min_size,
+            max_size=db_settings.pool_max_size,
+            kwargs={"options": f"-c statement_timeout={db_settings.statement_timeout_ms}"},
+            open=False,
+        )
+        # Start even if the database is down: /health says 503 and the pool reconnects.
+        await pool.open(wait=False)
+        app.state.pool = pool
+        app.state.database_url = url
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title=settings.title,
+        summary="Spatial GIS platform with digital-twin map services for grassroots fire safety",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""HTTP routers: thin, one call into gis.queries or services.workflows each."""

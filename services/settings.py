@@ -1,0 +1,19 @@
+"""API settings (``FIRETWIN_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class APISettings(BaseSettings):
+    """How the API is served."""
+
+    model_config = SettingsConfigDict(env_prefix="FIRETWIN_", env_file=".env", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Interface to bind; loopback by default.")
+    port: int = Field(default=8000, description="HTTP port (FIRETWIN_PORT).")
+    title: str = "FireTwin"
+    cors_origins: list[str] = Field(default_factory=list)
+    demo_seed: int = Field(default=42, description="Seed of the demo district loaded by make run.")
+    demo_scale: float = Field(default=1.0, description="Scale of the demo district.")
