@@ -1,0 +1,1 @@
+"""FireTwin benchmarks (`make bench`): each script measures FireTwin beside its named peer."""
