@@ -568,6 +568,21 @@ class RiskScore(Feature, Base):
     geom: Mapped[WKBElement] = _geom("POINT")
 
 
+class RiskCell(Base):
+    """Risk aggregated per H3 cell (mean and maximum unit score) as of a date."""
+
+    __tablename__ = "risk_cell"
+
+    h3_cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resolution: Mapped[int] = mapped_column(SmallInteger, index=True)
+    score: Mapped[float] = mapped_column(Double)
+    max_score: Mapped[float] = mapped_column(Double)
+    units: Mapped[int]
+    geom: Mapped[WKBElement] = _geom("POLYGON")
+
+
 FEATURE_TABLES: tuple[str, ...] = tuple(
     m.__tablename__ for m in Base.__subclasses__() if issubclass(m, Feature)
 )

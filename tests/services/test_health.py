@@ -48,7 +48,7 @@ async def test_health_reports_database_and_versions(client):
     assert body["status"] == "ok"
     assert body["postgis_version"].startswith("3.")
     assert body["pgrouting_version"].startswith("3.")
-    assert body["schema_revision"] == "0001"
+    assert body["schema_revision"] == "0002"
 
 
 async def test_health_is_503_when_database_unreachable():

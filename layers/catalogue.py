@@ -1,0 +1,313 @@
+"""The layer catalogue: one declaration per published layer.
+
+The OGC API collections (pygeoapi), the vector tile layers and the one-map legend are all built
+from ``CATALOGUE``, so a layer is declared once. Each layer reads one SQL view in schema
+``layers`` (``layers/views/<view>.sql``, created by the migrations) with a stable integer ``id``
+column, a single ``geom`` column in EPSG:4326, and ``grid_id`` where the layer is grid-scoped.
+
+Access (see :class:`Scope`): ``grid`` layers show a grid-scoped caller only rows whose
+``grid_id`` is in its grids; ``reference`` layers (stations, hydrants, roads, ...) are visible to
+every signed-in caller; the public sees a layer only if it has a ``public_filter``, only the rows
+that pass it, and never a field marked ``personal``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+GeometryType = Literal["Point", "LineString", "MultiPolygon", "Polygon"]
+FieldType = Literal["string", "integer", "number", "boolean", "datetime", "date"]
+
+
+class Access(StrEnum):
+    """How a layer is filtered by the caller's scope."""
+
+    grid = "grid"  # rows carry grid_id; grid-scoped callers see their grids only
+    reference = "reference"  # shared reference data: every signed-in caller sees all rows
+
+
+@dataclass(frozen=True)
+class Field:
+    """A published attribute of a layer."""
+
+    name: str
+    type: FieldType = "string"
+    title: str = ""
+    personal: bool = False  # personal data: never shown to the public
+
+
+@dataclass(frozen=True)
+class Legend:
+    """How the one-map draws a layer (MapLibre paint values)."""
+
+    kind: Literal["circle", "line", "fill", "fill-extrusion"]
+    color: str | list[object]
+    label_zh: str
+    outline: str | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One published layer."""
+
+    id: str
+    title: str
+    title_zh: str
+    description: str
+    view: str
+    geometry_type: GeometryType
+    fields: tuple[Field, ...]
+    access: Access
+    legend: Legend
+    keywords: tuple[str, ...] = ()
+    time_field: str | None = None
+    public_filter: str | None = None  # SQL on the view's columns; None: not public
+    minzoom: int = 10
+    maxzoom: int = 22
+    simplify: bool = False  # simplify geometry by zoom in tiles (lines and polygons)
+    writable: bool = False  # OGC API Features Part 4 transactions
+    schema: str = field(default="layers")
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def public_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if not f.personal)
+
+
+F = Field
+_TIER_COLOUR = ["match", ["get", "tier"], "red", "#d7191c", "orange", "#fd8d3c",
+                "yellow", "#fecc5c", "blue", "#2c7bb6", "#888888"]
+_RISK_COLOUR = ["interpolate", ["linear"], ["get", "score"], 0, "#1a9641", 40, "#a6d96a",
+                60, "#fdae61", 80, "#d7191c"]
+
+CATALOGUE: tuple[Layer, ...] = (
+    Layer(
+        id="hazards",
+        title="Fire hazards",
+        title_zh="隐患",
+        description="Reported fire-safety hazards with tier, lifecycle status and deadlines.",
+        view="hazards",
+        geometry_type="Point",
+        fields=(
+            F("code", title="Hazard code"), F("category"), F("subcategory"), F("tier"),
+            F("status"), F("source"), F("title"), F("reported_at", "datetime"),
+            F("rectify_due_at", "datetime"), F("closed_at", "datetime"),
+            F("supervised", "boolean"), F("published", "boolean"), F("unit_id", "integer"),
+            F("grid_id", "integer"), F("h3_r9", "integer"), F("cluster_id", "integer"),
+            F("reporter_name", personal=True), F("responsible_person", personal=True),
+        ),
+        access=Access.grid,
+        legend=Legend("circle", _TIER_COLOUR, "隐患（按等级）"),
+        keywords=("hazard", "隐患"),
+        time_field="reported_at",
+        public_filter="published AND status IN ('rectified', 'rechecked', 'closed')",
+        minzoom=11,
+        writable=True,
+    ),
+    Layer(
+        id="stations",
+        title="Fire and rescue stations",
+        title_zh="消防站",
+        description="Fire rescue stations (level 1/2/small), emergency and micro stations, posts.",
+        view="stations",
+        geometry_type="Point",
+        fields=(F("code"), F("name"), F("kind"), F("status"), F("staff", "integer"),
+                F("phone"), F("vehicles", "integer")),
+        access=Access.reference,
+        legend=Legend("circle", ["match", ["get", "kind"], "micro", "#ff7f00", "#e31a1c"],
+                      "消防站"),
+        keywords=("station", "消防站"),
+        public_filter="kind IN ('level1', 'level2', 'small')",
+        minzoom=8,
+    ),
+    Layer(
+        id="sensors",
+        title="IoT sensors",
+        title_zh="物联感知设备",
+        description="Smoke, gas, electrical, cable, hydrant-pressure and e-bike sensors, live state.",
+        view="sensors",
+        geometry_type="Point",
+        fields=(F("code"), F("kind"), F("status"), F("unit_id", "integer"),
+                F("last_seen_at", "datetime"), F("last_value", "number"),
+                F("grid_id", "integer")),
+        access=Access.grid,
+        legend=Legend("circle", ["match", ["get", "status"], "alarm", "#e31a1c",
+                                 "offline", "#999999", "fault", "#984ea3", "#4daf4a"],
+                      "感知设备（按状态）"),
+        keywords=("sensor", "IoT"),
+        minzoom=12,
+    ),
+    Layer(
+        id="risk",
+        title="Fire risk per unit",
+        title_zh="单位火灾风险",
+        description="Latest fire-risk score 0–100 and tier per unit, with top factors.",
+        view="risk",
+        geometry_type="Point",
+        fields=(F("unit_id", "integer"), F("unit_name"), F("score", "number"), F("tier"),
+                F("rank", "integer"), F("as_of", "date"), F("model_version"),
+                F("grid_id", "integer")),
+        access=Access.grid,
+        legend=Legend("circle", _RISK_COLOUR, "单位风险"),
+        keywords=("risk",),
+        time_field="as_of",
+        minzoom=11,
+    ),
+    Layer(
+        id="risk-cells",
+        title="Fire risk per H3 cell",
+        title_zh="网格化风险（H3）",
+        description="Mean and maximum unit risk per H3 cell at resolutions 7 and 9.",
+        view="risk_cells",
+        geometry_type="Polygon",
+        fields=(F("h3_cell", "integer"), F("resolution", "integer"), F("score", "number"),
+                F("max_score", "number"), F("units", "integer"), F("as_of", "date")),
+        access=Access.reference,
+        legend=Legend("fill", _RISK_COLOUR, "风险蜂窝"),
+        keywords=("risk", "H3"),
+        time_field="as_of",
+        minzoom=8,
+    ),
+    Layer(
+        id="grids",
+        title="Grids",
+        title_zh="网格",
+        description="Grid polygons (ordinary and special) with their community and street.",
+        view="grids",
+        geometry_type="MultiPolygon",
+        fields=(F("code"), F("name"), F("kind"), F("community"), F("street"),
+                F("worker_name", personal=True)),
+        access=Access.reference,
+        legend=Legend("line", "#3182bd", "网格"),
+        keywords=("grid", "网格"),
+        public_filter="true",
+        minzoom=9,
+        simplify=True,
+    ),
+    Layer(
+        id="regions",
+        title="Regions",
+        title_zh="行政区划",
+        description="District, streets/towns and communities.",
+        view="regions",
+        geometry_type="MultiPolygon",
+        fields=(F("code"), F("name"), F("level"), F("parent_id", "integer"),
+                F("population", "integer"), F("area_km2", "number")),
+        access=Access.reference,
+        legend=Legend("line", "#636363", "行政区划"),
+        keywords=("region",),
+        public_filter="true",
+        minzoom=0,
+        simplify=True,
+    ),
+    Layer(
+        id="units",
+        title="Units and places",
+        title_zh="单位/场所",
+        description="Enterprises and places with category and red/yellow/green colour code.",
+        view="units",
+        geometry_type="Point",
+        fields=(F("code"), F("name"), F("category"), F("small_place_type"), F("key_domain"),
+                F("key_unit_type"), F("colour_code"), F("address"), F("grid_id", "integer"),
+                F("responsible_person", personal=True), F("responsible_phone", personal=True)),
+        access=Access.grid,
+        legend=Legend("circle", ["match", ["get", "colour_code"], "red", "#e31a1c",
+                                 "yellow", "#ffd92f", "#1b9e77"], "单位（按码色）"),
+        keywords=("unit", "一店一码"),
+        minzoom=12,
+    ),
+    Layer(
+        id="buildings",
+        title="Buildings",
+        title_zh="建筑",
+        description="Building footprints with use, floors and height; high-rise per GB 50016.",
+        view="buildings",
+        geometry_type="MultiPolygon",
+        fields=(F("name"), F("use"), F("floors", "integer"), F("height_m", "number"),
+                F("built_year", "integer"), F("high_rise", "boolean")),
+        access=Access.reference,
+        legend=Legend("fill-extrusion", ["case", ["get", "high_rise"], "#9e9ac8", "#d9d9d9"],
+                      "建筑"),
+        keywords=("building",),
+        public_filter="true",
+        minzoom=13,
+        simplify=True,
+    ),
+    Layer(
+        id="hydrants",
+        title="Fire hydrants",
+        title_zh="消火栓",
+        description="Hydrants with status and owner; GB 50974 spacing ≤ 120 m, radius ≤ 150 m.",
+        view="hydrants",
+        geometry_type="Point",
+        fields=(F("code"), F("status"), F("owner_person", personal=True),
+                F("last_inspected_at", "datetime"), F("grid_id", "integer")),
+        access=Access.reference,
+        legend=Legend("circle", ["match", ["get", "status"], "in_service", "#08519c",
+                                 "#bdbdbd"], "消火栓"),
+        keywords=("hydrant", "消火栓"),
+        public_filter="status = 'in_service'",
+        minzoom=13,
+    ),
+    Layer(
+        id="incidents",
+        title="Fire incidents",
+        title_zh="火灾警情",
+        description="Fires and alarms with time, cause and unit.",
+        view="incidents",
+        geometry_type="Point",
+        fields=(F("kind"), F("occurred_at", "datetime"), F("cause"), F("unit_id", "integer"),
+                F("severity", "integer"), F("casualties", "integer"), F("grid_id", "integer")),
+        access=Access.grid,
+        legend=Legend("circle", "#a50f15", "警情"),
+        keywords=("incident", "fire"),
+        time_field="occurred_at",
+        minzoom=11,
+    ),
+    Layer(
+        id="hot-work",
+        title="Hot-work permits",
+        title_zh="明火作业报备",
+        description="Reported hot work (welding, cutting, open flame) with its time window.",
+        view="hot_work",
+        geometry_type="Point",
+        fields=(F("work_kind"), F("starts_at", "datetime"), F("ends_at", "datetime"),
+                F("status"), F("unit_id", "integer"), F("applicant", personal=True),
+                F("grid_id", "integer")),
+        access=Access.grid,
+        legend=Legend("circle", "#ff7f00", "明火作业"),
+        keywords=("hot work", "明火作业"),
+        time_field="starts_at",
+        minzoom=12,
+    ),
+    Layer(
+        id="roads",
+        title="Roads with fire-lane status",
+        title_zh="道路与消防车通道",
+        description="Routable road edges with width, clearance, one-way and truck passability.",
+        view="roads",
+        geometry_type="LineString",
+        fields=(F("name"), F("road_class"), F("width_m", "number"),
+                F("maxheight_m", "number"), F("oneway", "boolean"), F("speed_kph", "number"),
+                F("length_m", "number"), F("is_fire_lane", "boolean"), F("blocked", "boolean"),
+                F("truck_ok", "boolean")),
+        access=Access.reference,
+        legend=Legend("line", ["case", ["get", "truck_ok"], "#737373", "#e6550d"],
+                      "道路（橙色：消防车不可通行）"),
+        keywords=("road", "fire lane"),
+        public_filter="true",
+        minzoom=10,
+        simplify=True,
+    ),
+)
+
+BY_ID: dict[str, Layer] = {layer.id: layer for layer in CATALOGUE}
+
+
+def get_layer(layer_id: str) -> Layer | None:
+    """The layer with this id, or None."""
+    return BY_ID.get(layer_id)
