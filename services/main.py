@@ -11,7 +11,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from gis.db import database_url
 from gis.settings import DatabaseSettings
+from services.auth import secret_key
 from services.errors import add_exception_handlers
+from services.ogc import LazyOgc, OgcService
 from services.routers import health
 from services.settings import APISettings
 
@@ -42,6 +44,11 @@ def create_app(
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.database_url = url
+        base = settings.public_url or f"http://{settings.host}:{settings.port}"
+        ogc.factory = lambda: OgcService(
+            url, base_url=f"{base}/ogc", pool=pool, secret_key=app.state.secret_key
+        )
+        ogc.service = None
         try:
             yield
         finally:
@@ -54,8 +61,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.secret_key = secret_key(db_settings.home)
     add_exception_handlers(app)
     app.include_router(health.router)
+    ogc = LazyOgc()
+    app.mount("/ogc", ogc)
     return app
 
 

@@ -13,6 +13,9 @@ class APISettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Interface to bind; loopback by default.")
     port: int = Field(default=8000, description="HTTP port (FIRETWIN_PORT).")
+    public_url: str | None = Field(
+        default=None, description="Base URL clients use (links in OGC responses)."
+    )
     title: str = "FireTwin"
     cors_origins: list[str] = Field(default_factory=list)
     demo_seed: int = Field(default=42, description="Seed of the demo district loaded by make run.")

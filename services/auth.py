@@ -1,0 +1,118 @@
+"""Authentication and the caller's scope.
+
+Callers present ``Authorization: Bearer <token>``: a JWT (HS256) naming the user, minted by
+``firetwin users token USERNAME`` or the login endpoint. No token means the public. The scope
+follows the role: admin, dispatcher and planner see every grid; street officers, grid workers and
+inspectors see the grids assigned to them (``user_grid``); a unit safety manager sees the grid of
+its unit; the public sees public layers only (see layers/scope.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from psycopg import AsyncConnection
+
+from layers.scope import Scope
+from services.deps import get_conn
+from services.errors import FireSafetyError
+
+WIDE_ROLES = frozenset({"admin", "dispatcher", "planner"})
+GRID_ROLES = frozenset({"street_officer", "grid_worker", "inspector"})
+TOKEN_TTL_S = 12 * 3600
+
+
+class Unauthorized(FireSafetyError):
+    status_code = 401
+    default_msg = "invalid or expired token: sign in again"
+
+
+class Forbidden(FireSafetyError):
+    status_code = 403
+    default_msg = "your role may not do this"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, and what they may see."""
+
+    user_id: int | None
+    username: str
+    role: str
+    scope: Scope
+
+
+PUBLIC = Caller(user_id=None, username="public", role="public", scope=Scope.public())
+
+
+def secret_key(home: Path) -> str:
+    """The signing key: FIRETWIN_SECRET_KEY, else one generated once under ``home`` (0600)."""
+    import os
+
+    if key := os.environ.get("FIRETWIN_SECRET_KEY"):
+        return key
+    path = home / "secret_key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def mint_token(key: str, *, user_id: int, role: str, ttl_s: int = TOKEN_TTL_S) -> str:
+    """A signed token for a user."""
+    now = int(time.time())
+    return jwt.encode({"sub": str(user_id), "role": role, "iat": now, "exp": now + ttl_s},
+                      key, algorithm="HS256")
+
+
+async def caller_for_user(conn: AsyncConnection, user_id: int) -> Caller:
+    """Load a user and derive their scope from role and grids."""
+    cur = await conn.execute(
+        "SELECT u.username, u.role, u.active, u.unit_id, un.grid_id, "
+        "       coalesce(array_agg(ug.grid_id) FILTER (WHERE ug.grid_id IS NOT NULL), '{}') "
+        "FROM firetwin.app_user u "
+        "LEFT JOIN firetwin.user_grid ug ON ug.user_id = u.id "
+        "LEFT JOIN firetwin.unit un ON un.id = u.unit_id "
+        "WHERE u.id = %s GROUP BY u.id, un.grid_id",
+        (user_id,),
+    )
+    row = await cur.fetchone()
+    if row is None or not row[2]:
+        raise Unauthorized
+    username, role, _active, _unit_id, unit_grid, grids = row
+    if role in WIDE_ROLES:
+        scope = Scope.everything()
+    elif role in GRID_ROLES:
+        scope = Scope.for_grids(set(grids))
+    elif role == "unit_manager":
+        scope = Scope.for_grids({unit_grid} if unit_grid is not None else set())
+    else:
+        scope = Scope.public()
+    return Caller(user_id=user_id, username=username, role=role, scope=scope)
+
+
+async def get_caller(request: Request, conn: Annotated[AsyncConnection, Depends(get_conn)]) -> Caller:
+    """The caller of this request (the public when no token is sent)."""
+    header = request.headers.get("authorization", "")
+    if not header:
+        return PUBLIC
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("use 'Authorization: Bearer <token>'")
+    try:
+        claims = jwt.decode(token, request.app.state.secret_key, algorithms=["HS256"],
+                            options={"require": ["exp", "sub"]})
+        user_id = int(claims["sub"])
+    except (jwt.PyJWTError, ValueError) as e:
+        raise Unauthorized from e
+    return await caller_for_user(conn, user_id)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -1,0 +1,246 @@
+"""OGC API Features (pygeoapi) mounted at ``/ogc``, with the caller's scope.
+
+pygeoapi's own Starlette app reads its configuration from environment variables at import
+time; FireTwin instead builds a ``pygeoapi.api.API`` per application from the layer catalogue
+(``layers.ogc_config``) and routes requests to pygeoapi's API functions itself, so that
+
+- several apps (tests, workers) can run with different databases in one process;
+- every request runs with the caller's scope in a context variable that the provider reads
+  (``layers.provider.CALLER``); the call runs in a worker thread with that context copied;
+- unknown query parameters are refused with 400 and an OGC exception body, as the issue asks
+  (pygeoapi would treat them as property filters or ignore them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import json
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from pygeoapi.api import API, APIRequest, apply_gzip
+from pygeoapi.api import itemtypes as itemtypes_api
+from pygeoapi.openapi import get_oas
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, Router
+
+import pygeoapi.api as core_api
+from layers.catalogue import BY_ID, CATALOGUE
+from layers.ogc_config import build_config
+from layers.provider import CALLER, CallerContext
+from layers.scope import visible
+from services.auth import PUBLIC, Caller, Unauthorized, caller_for_user
+
+LOGGER = logging.getLogger(__name__)
+
+ITEM_PARAMS = frozenset({
+    "f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "sortby",
+    "properties", "skipGeometry", "filter", "filter-lang", "filter-crs", "resulttype", "q",
+})
+GENERAL_PARAMS = frozenset({"f", "lang"})
+
+
+def _ogc_error(status: int, code: str, description: str) -> JSONResponse:
+    return JSONResponse({"code": code, "type": code, "description": description},
+                        status_code=status)
+
+
+class OgcService:
+    """pygeoapi for one application: configuration, OpenAPI document and routes."""
+
+    def __init__(self, database_url: str, *, base_url: str, pool, secret_key: str) -> None:
+        self.config = build_config(database_url, base_url=base_url)
+        self.openapi = get_oas(self.config, fail_on_invalid_collection=False)
+        self.api = API(self.config, self.openapi)
+        self.pool = pool
+        self.secret_key = secret_key
+        self.router = Router(routes=self._routes())
+
+    # --------------------------------------------------------------- callers
+
+    async def caller(self, request: Request) -> Caller:
+        import jwt
+
+        header = request.headers.get("authorization", "")
+        if not header:
+            return PUBLIC
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("use 'Authorization: Bearer <token>'")
+        try:
+            claims = jwt.decode(token, self.secret_key, algorithms=["HS256"],
+                                options={"require": ["exp", "sub"]})
+            user_id = int(claims["sub"])
+        except (jwt.PyJWTError, ValueError) as e:
+            raise Unauthorized from e
+        async with self.pool.connection(timeout=5) as conn:
+            return await caller_for_user(conn, user_id)
+
+    # -------------------------------------------------------------- dispatch
+
+    async def _execute(self, request: Request, fn: Callable[..., tuple], *args: Any,
+                       allowed: frozenset[str] | None = GENERAL_PARAMS) -> Response:
+        if allowed is not None:
+            unknown = sorted(set(request.query_params) - allowed)
+            if unknown:
+                return _ogc_error(400, "InvalidParameterValue",
+                                  f"unknown query parameter(s): {', '.join(unknown)}")
+        try:
+            caller = await self.caller(request)
+        except Unauthorized as e:
+            return _ogc_error(401, "Unauthorized", e.user_msg)
+        api_request = await APIRequest.from_starlette(request, self.api.locales)
+        ctx = contextvars.copy_context()
+        ctx.run(CALLER.set, CallerContext(caller.scope, caller.role, caller.user_id))
+        call = functools.partial(ctx.run, fn, self.api, api_request, *args)
+        headers, status, content = await asyncio.to_thread(call)
+        if status != HTTPStatus.NO_CONTENT:
+            content = apply_gzip(headers, content)
+        response = Response(content, status_code=status)
+        response.headers.update(headers)
+        return response
+
+    def _collection_guard(self, request: Request, collection_id: str) -> Response | None:
+        if collection_id not in BY_ID:
+            valid = ", ".join(layer.id for layer in CATALOGUE)
+            return _ogc_error(404, "NotFound",
+                              f"collection {collection_id!r} not found; valid ids: {valid}")
+        return None
+
+    # ---------------------------------------------------------------- routes
+
+    def _routes(self) -> list[Route]:
+        async def landing(request: Request) -> Response:
+            return await self._execute(request, core_api.landing_page)
+
+        async def openapi(request: Request) -> Response:
+            return await self._execute(request, core_api.openapi_, allowed=None)
+
+        async def conformance(request: Request) -> Response:
+            return await self._execute(request, core_api.conformance)
+
+        async def collections(request: Request) -> Response:
+            cid = request.path_params.get("collection_id")
+            if cid is not None and (err := self._collection_guard(request, cid)):
+                return err
+            response = await self._execute(request, core_api.describe_collections, cid)
+            return await self._filter_collections(request, response, cid)
+
+        async def queryables(request: Request) -> Response:
+            cid = request.path_params["collection_id"]
+            if err := self._collection_guard(request, cid):
+                return err
+            return await self._execute(request, itemtypes_api.get_collection_queryables, cid,
+                                       allowed=GENERAL_PARAMS | {"profile"})
+
+        async def schema(request: Request) -> Response:
+            cid = request.path_params["collection_id"]
+            if err := self._collection_guard(request, cid):
+                return err
+            return await self._execute(request, core_api.get_collection_schema, cid,
+                                       allowed=GENERAL_PARAMS | {"profile"})
+
+        async def items(request: Request) -> Response:
+            cid = request.path_params["collection_id"]
+            if err := self._collection_guard(request, cid):
+                return err
+            if request.method == "POST":
+                ctype = (request.headers.get("content-type") or "").split(";")[0].strip()
+                if ctype in {"application/geo+json", "application/json"}:
+                    return await self._execute(request, itemtypes_api.manage_collection_item,
+                                               "create", cid)
+                return _ogc_error(415, "InvalidParameterValue",
+                                  "POST needs Content-Type: application/geo+json")
+            return await self._execute(request, itemtypes_api.get_collection_items, cid,
+                                       allowed=self._item_params(cid))
+
+        async def item(request: Request) -> Response:
+            cid = request.path_params["collection_id"]
+            iid = request.path_params["item_id"]
+            if err := self._collection_guard(request, cid):
+                return err
+            if request.method == "PUT":
+                return await self._execute(request, itemtypes_api.manage_collection_item,
+                                           "update", cid, iid)
+            if request.method == "DELETE":
+                return await self._execute(request, itemtypes_api.manage_collection_item,
+                                           "delete", cid, iid)
+            return await self._execute(request, itemtypes_api.get_collection_item, cid, iid,
+                                       allowed=GENERAL_PARAMS | {"crs"})
+
+        return [
+            Route("/", landing),
+            Route("/openapi", openapi),
+            Route("/conformance", conformance),
+            Route("/collections", collections),
+            Route("/collections/{collection_id}", collections),
+            Route("/collections/{collection_id}/queryables", queryables),
+            Route("/collections/{collection_id}/schema", schema),
+            Route("/collections/{collection_id}/items", items, methods=["GET", "POST"]),
+            Route("/collections/{collection_id}/items/{item_id}", item,
+                  methods=["GET", "PUT", "DELETE"]),
+        ]
+
+    def _item_params(self, cid: str) -> frozenset[str]:
+        # property=value filters are OGC Features Part 1 "parameters for filtering on
+        # feature properties": allow the layer's own field names.
+        return ITEM_PARAMS | frozenset(BY_ID[cid].field_names)
+
+    async def _filter_collections(self, request: Request, response: Response,
+                                  cid: str | None) -> Response:
+        """Hide collections the caller may not see (the public sees public layers only)."""
+        if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+            return response
+        try:
+            caller = await self.caller(request)
+        except Unauthorized:
+            return response
+        body = json.loads(response.body)
+        if cid is not None:
+            if not visible(BY_ID[cid], caller.scope):
+                return _ogc_error(404, "NotFound", f"collection {cid!r} not found")
+            return response
+        body["collections"] = [
+            c for c in body.get("collections", [])
+            if c.get("id") in BY_ID and visible(BY_ID[c["id"]], caller.scope)
+        ]
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(json.dumps(body, ensure_ascii=False), status_code=200, headers=headers)
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.router(scope, receive, send)
+
+
+class LazyOgc:
+    """ASGI app mounted at /ogc when the app is created; the service is built on first use.
+
+    Building reads the layer views from the database, so it waits until the database is up
+    (a request while it is down gets 503 and the next one tries again).
+    """
+
+    def __init__(self) -> None:
+        self.factory: Callable[[], OgcService] | None = None
+        self.service: OgcService | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.service is None and self.factory is not None:
+            async with self._lock:
+                if self.service is None:
+                    try:
+                        self.service = await asyncio.to_thread(self.factory)
+                    except Exception:
+                        LOGGER.exception("OGC API could not start")
+        if self.service is None:
+            response = _ogc_error(503, "ServiceUnavailable", "OGC API unavailable, retry shortly")
+            await response(scope, receive, send)
+            return
+        await self.service(scope, receive, send)
+
+
+__all__ = ["LazyOgc", "OgcService"]
