@@ -31,6 +31,7 @@ from pygeoapi.provider.base import (
 from pygeoapi.provider.sql import PostgreSQLProvider
 from pygeofilter import values as pgf_values
 from sqlalchemy import and_, column, false, text, true
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from layers.catalogue import CATALOGUE, Access, Layer
@@ -162,7 +163,11 @@ class FireTwinProvider(PostgreSQLProvider):
         if (props | sorts) & hidden:
             msg = f"unknown properties: {', '.join(sorted((props | sorts) & hidden))}"
             raise ProviderInvalidQueryError(msg, user_msg=msg)
-        return super().query(*args, **kwargs)
+        try:
+            return super().query(*args, **kwargs)
+        except DataError as e:  # a value the column type refuses (a malformed date, ...)
+            msg = f"invalid value in query: {e.orig.diag.message_primary if e.orig else e}"
+            raise ProviderInvalidQueryError(msg, user_msg=msg) from e
 
     def get(self, identifier, crs_transform_spec=None, **kwargs):
         with Session(self._engine) as session:

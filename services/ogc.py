@@ -45,9 +45,50 @@ ITEM_PARAMS = frozenset({
 GENERAL_PARAMS = frozenset({"f", "lang"})
 
 
+def _valid_datetime(value: str) -> bool:
+    """RFC 3339 instant, date, or interval with ``..`` open ends."""
+    from datetime import date, datetime
+
+    parts = value.split("/")
+    if len(parts) > 2 or not value:
+        return False
+    for part in parts:
+        if part in ("..", "") and len(parts) == 2:
+            continue
+        try:
+            if "T" in part or " " in part:
+                datetime.fromisoformat(part.replace("Z", "+00:00"))
+            else:
+                date.fromisoformat(part)
+        except ValueError:
+            return False
+    return True
+
+
 def _ogc_error(status: int, code: str, description: str) -> JSONResponse:
     return JSONResponse({"code": code, "type": code, "description": description},
                         status_code=status)
+
+
+#: Part 3 filtering and CQL2: declared together (QGIS >= 3.32 pushes filters down only then);
+#: tests/layers/test_ogc_cql2.py checks each of them against SQL.
+FILTER_CLASSES = (
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+)
+
+
+def _add_conformance(response: Response) -> Response:
+    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+        return response
+    body = json.loads(response.body)
+    body["conformsTo"] = sorted(set(body.get("conformsTo", [])) | set(FILTER_CLASSES))
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(json.dumps(body), status_code=200, headers=headers)
 
 
 class OgcService:
@@ -94,7 +135,16 @@ class OgcService:
             caller = await self.caller(request)
         except Unauthorized as e:
             return _ogc_error(401, "Unauthorized", e.user_msg)
+        params = request.query_params
+        if (dt := params.get("datetime")) is not None and not _valid_datetime(dt):
+            return _ogc_error(400, "InvalidParameterValue",
+                              "datetime must be an RFC 3339 instant or interval "
+                              "(e.g. 2025-01-01T00:00:00Z/.. or 2025-01-01/2025-06-30)")
         api_request = await APIRequest.from_starlette(request, self.api.locales)
+        if params.get("filter-lang") == "cql2-json" and "filter" in params:
+            # CQL2 JSON in the query string: pygeoapi only reads it from a request body.
+            api_request._data = params["filter"].encode()
+            api_request._args = {k: v for k, v in params.items() if k != "filter"}
         ctx = contextvars.copy_context()
         ctx.run(CALLER.set, CallerContext(caller.scope, caller.role, caller.user_id))
         call = functools.partial(ctx.run, fn, self.api, api_request, *args)
@@ -122,7 +172,8 @@ class OgcService:
             return await self._execute(request, core_api.openapi_, allowed=None)
 
         async def conformance(request: Request) -> Response:
-            return await self._execute(request, core_api.conformance)
+            response = await self._execute(request, core_api.conformance)
+            return _add_conformance(response)
 
         async def collections(request: Request) -> Response:
             cid = request.path_params.get("collection_id")
@@ -151,11 +202,19 @@ class OgcService:
                 return err
             if request.method == "POST":
                 ctype = (request.headers.get("content-type") or "").split(";")[0].strip()
-                if ctype in {"application/geo+json", "application/json"}:
+                if ctype == "application/json":
+                    body = await request.body()
+                    ctype = "application/geo+json" if b'"Feature"' in body[:4096] else (
+                        "application/query-cql-json")
+                if ctype == "application/geo+json":
                     return await self._execute(request, itemtypes_api.manage_collection_item,
                                                "create", cid)
+                if ctype == "application/query-cql-json":
+                    return await self._execute(request, itemtypes_api.get_collection_items,
+                                               cid, allowed=self._item_params(cid))
                 return _ogc_error(415, "InvalidParameterValue",
-                                  "POST needs Content-Type: application/geo+json")
+                                  "POST a GeoJSON Feature (application/geo+json) to create, "
+                                  "or a CQL2 JSON filter (application/query-cql-json) to query")
             return await self._execute(request, itemtypes_api.get_collection_items, cid,
                                        allowed=self._item_params(cid))
 
