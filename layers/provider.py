@@ -23,6 +23,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 import pygeofilter.ast as ast
+import shapely
+import shapely.geometry
 from geoalchemy2.functions import ST_Intersects, ST_MakeEnvelope
 from pygeoapi.provider.base import (
     ProviderInvalidQueryError,
@@ -71,14 +73,40 @@ def _attributes(node: object) -> set[str]:
     return found
 
 
+class BadFilter(ValueError):
+    """A CQL2 filter that parses but cannot be run (invalid geometry, unknown function)."""
+
+
 def _tag_wgs84(node: object) -> object:
-    """Tag every geometry literal as EPSG:4326 (lon/lat) for PostGIS (see module docstring)."""
+    """Tag geometry literals as EPSG:4326 (lon/lat) for PostGIS (see module docstring).
+
+    Also turns ``BBOX(minx, miny, maxx, maxy)`` (parsed as a generic function) into an
+    envelope, and refuses invalid geometry literals.
+    """
     if isinstance(node, pgf_values.Geometry):
         geom = dict(node.geometry)
+        try:
+            shape = shapely.geometry.shape(geom)
+        except Exception as e:
+            msg = f"invalid geometry in filter: {e}"
+            raise BadFilter(msg) from e
+        if not shape.is_valid:
+            msg = f"invalid geometry in filter: {shapely.is_valid_reason(shape)}"
+            raise BadFilter(msg)
         geom["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4326"}}
         return pgf_values.Geometry(geom)
     if isinstance(node, pgf_values.Envelope):
         return node
+    if isinstance(node, ast.Function) and node.name.lower() == "bbox":
+        args = node.arguments
+        if len(args) != 4 or not all(isinstance(a, int | float) for a in args):
+            msg = "BBOX needs four numbers: BBOX(minx, miny, maxx, maxy)"
+            raise BadFilter(msg)
+        minx, miny, maxx, maxy = (float(a) for a in args)
+        if minx > maxx or miny > maxy:
+            msg = "BBOX minimum is greater than maximum"
+            raise BadFilter(msg)
+        return pgf_values.Envelope(minx, maxx, miny, maxy)
     if isinstance(node, ast.Node):
         for name, value in list(vars(node).items()):
             if isinstance(value, list):
@@ -139,7 +167,13 @@ class FireTwinProvider(PostgreSQLProvider):
         if unknown:
             msg = f"unknown properties in filter: {', '.join(sorted(unknown))}"
             raise ProviderInvalidQueryError(msg, user_msg=msg)
-        return super()._get_cql_filters(_tag_wgs84(filterq))
+        try:
+            return super()._get_cql_filters(_tag_wgs84(filterq))
+        except BadFilter as e:
+            raise ProviderInvalidQueryError(str(e), user_msg=str(e)) from e
+        except (KeyError, NotImplementedError) as e:
+            msg = f"unsupported CQL2 function or operator: {e}"
+            raise ProviderInvalidQueryError(msg, user_msg=msg) from e
 
     def _get_bbox_filter(self, bbox: list[float]):
         if not bbox:
