@@ -33,7 +33,7 @@ import pygeoapi.api as core_api
 from layers.catalogue import BY_ID, CATALOGUE
 from layers.ogc_config import build_config
 from layers.provider import CALLER, CallerContext
-from layers.scope import visible
+from layers.scope import fields_for, visible
 from services.auth import PUBLIC, Caller, Unauthorized, caller_for_user
 
 LOGGER = logging.getLogger(__name__)
@@ -105,6 +105,14 @@ class OgcService:
     # --------------------------------------------------------------- callers
 
     async def caller(self, request: Request) -> Caller:
+        """The caller, resolved once per request."""
+        if (cached := getattr(request.state, "caller", None)) is not None:
+            return cached
+        caller = await self._resolve_caller(request)
+        request.state.caller = caller
+        return caller
+
+    async def _resolve_caller(self, request: Request) -> Caller:
         import jwt
 
         header = request.headers.get("authorization", "")
@@ -211,12 +219,16 @@ class OgcService:
                                                "create", cid)
                 if ctype == "application/query-cql-json":
                     return await self._execute(request, itemtypes_api.get_collection_items,
-                                               cid, allowed=self._item_params(cid))
+                                               cid, allowed=ITEM_PARAMS)
                 return _ogc_error(415, "InvalidParameterValue",
                                   "POST a GeoJSON Feature (application/geo+json) to create, "
                                   "or a CQL2 JSON filter (application/query-cql-json) to query")
+            try:
+                caller = await self.caller(request)
+            except Unauthorized as e:
+                return _ogc_error(401, "Unauthorized", e.user_msg)
             return await self._execute(request, itemtypes_api.get_collection_items, cid,
-                                       allowed=self._item_params(cid))
+                                       allowed=self._item_params(cid, caller))
 
         async def item(request: Request) -> Response:
             cid = request.path_params["collection_id"]
@@ -245,10 +257,10 @@ class OgcService:
                   methods=["GET", "PUT", "DELETE"]),
         ]
 
-    def _item_params(self, cid: str) -> frozenset[str]:
+    def _item_params(self, cid: str, caller: Caller) -> frozenset[str]:
         # property=value filters are OGC Features Part 1 "parameters for filtering on
-        # feature properties": allow the layer's own field names.
-        return ITEM_PARAMS | frozenset(BY_ID[cid].field_names)
+        # feature properties": allow the fields of the layer the caller may see.
+        return ITEM_PARAMS | frozenset(fields_for(BY_ID[cid], caller.scope))
 
     async def _filter_collections(self, request: Request, response: Response,
                                   cid: str | None) -> Response:

@@ -26,7 +26,7 @@ from gis.bulk import copy_frame
 from gis.indexing import grid_polygons
 from services.auth import mint_token
 
-SECRET = "test-secret-key-for-ogc-tests"
+SECRET = "test-secret-key-for-ogc-tests-0123456789abcdef"
 # Two ordinary grids side by side near Chifeng; hazards scattered over both.
 GRID_A = box(118.90, 42.20, 118.95, 42.25)
 GRID_B = box(118.95, 42.20, 119.00, 42.25)
