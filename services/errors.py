@@ -11,6 +11,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from routing.errors import GraphContractError, RoutingError
 from gis.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -60,6 +61,8 @@ DEFAULT_STATUS_CODES: dict[type[Exception], int] = {
     InvalidInputError: 400,
     DatabaseUnavailableError: 503,
     GisError: 500,
+    GraphContractError: 500,
+    RoutingError: 422,
 }
 
 
@@ -86,6 +89,14 @@ def add_exception_handlers(app: FastAPI) -> None:
         if status >= 500:
             logger.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": exc.user_msg}, status_code=status)
+
+    @app.exception_handler(RoutingError)
+    async def _routing(request: Request, exc: RoutingError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            logger.error("routing failed: %s %s", request.method, request.url.path, exc_info=exc)
+            return JSONResponse({"detail": FireSafetyError.default_msg}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
