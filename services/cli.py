@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,8 +26,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database: embedded cluster or FIRETWIN_DATABASE_URL.")
 import_app = typer.Typer(help="Import data: OSM PBF, GeoJSON, GeoPackage, CSV.")
+users_app = typer.Typer(help="Users and access tokens.")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)
@@ -199,10 +200,155 @@ def run(
     serve(host=host, port=port, workers=1)
 
 
-class ImportKind(StrEnum):
-    """Kinds accepted by ``firetwin import``."""
+# -------------------------------------------------------------------------------- imports
 
-    osm = "osm"
+
+def _column_map(pairs: list[str] | None) -> dict[str, str | None] | None:
+    if not pairs:
+        return None
+    out: dict[str, str | None] = {}
+    for pair in pairs:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src:
+            raise _fail(f"--column takes SOURCE=TARGET (or SOURCE= to drop), got {pair!r}")
+        out[src] = dst or None
+    return out
+
+
+def _report(report, *, reject_file: Path | None) -> None:
+    out.print(report.summary())
+    if report.rejected:
+        err.print(f"[yellow]{len(report.rejected):,} row(s) rejected[/]")
+        for r in report.rejected[:20]:
+            err.print(f"  {r}")
+        if reject_file is not None:
+            reject_file.write_text("\n".join(str(r) for r in report.rejected) + "\n")
+            err.print(f"  all rejections written to {reject_file}")
+
+
+def _run_import(fn, path: Path, **kwargs) -> None:
+    if not path.exists():
+        raise _fail(f"{path}: no such file")
+    url = _url(DatabaseSettings())
+    migrate.upgrade(url)
+    reject_file = kwargs.pop("reject_file", None)
+    try:
+        with connect(url) as conn, progress_bars(err) as bar:
+            report = fn(conn, path, progress=bar, **kwargs)
+    except GisError as e:
+        raise _fail(f"{e.user_msg}\nnothing was stored") from e
+    _report(report, reject_file=reject_file)
+
+
+SkipOpt = Annotated[bool, typer.Option("--skip-invalid", help="Load the valid rows and list "
+                                       "the rejected ones (default: any bad row aborts all).")]
+ColumnsOpt = Annotated[list[str] | None, typer.Option("--column", help="SOURCE=TARGET column "
+                                                      "mapping (SOURCE= drops it); repeat.")]
+CrsOpt = Annotated[str | None, typer.Option(help="CRS to assume when the file has none, "
+                                            "e.g. EPSG:4490.")]
+RejectOpt = Annotated[Path | None, typer.Option(help="Write rejected rows and reasons here.")]
+
+
+@import_app.command("osm")
+def import_osm_cmd(
+    path: Path,
+    replace: Annotated[bool, typer.Option(help="Replace what an earlier OSM import loaded.")] = False,
+    skip_invalid: SkipOpt = False,
+    reject_file: RejectOpt = None,
+) -> None:
+    """OSM PBF: roads (routable), buildings, POIs as units, stations, hydrants, boundaries."""
+    from gis.io import import_osm
+
+    _run_import(import_osm, path, replace=replace, skip_invalid=skip_invalid,
+                reject_file=reject_file)
+
+
+@import_app.command("vector")
+def import_vector_cmd(
+    path: Path,
+    table: Annotated[str, typer.Option(help="Target table, e.g. unit, building, facility.")],
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
+    column: ColumnsOpt = None,
+    ignore_extra: Annotated[bool, typer.Option(help="Drop source columns the table lacks.")] = False,
+    assume_crs: CrsOpt = None,
+    skip_invalid: SkipOpt = False,
+    reject_file: RejectOpt = None,
+) -> None:
+    """GeoJSON or GeoPackage (any CRS; reprojected to EPSG:4326)."""
+    from gis.io import import_vector
+
+    _run_import(import_vector, path, table=table, layer=layer, columns=_column_map(column),
+                ignore_extra=ignore_extra, assume_crs=assume_crs, skip_invalid=skip_invalid,
+                reject_file=reject_file)
+
+
+@import_app.command("csv")
+def import_csv_cmd(
+    path: Path,
+    table: Annotated[str, typer.Option(help="Target table, e.g. facility, unit.")],
+    lon: Annotated[str | None, typer.Option(help="Longitude column (auto: lon/x/longitude).")] = None,
+    lat: Annotated[str | None, typer.Option(help="Latitude column (auto: lat/y/latitude).")] = None,
+    column: ColumnsOpt = None,
+    ignore_extra: Annotated[bool, typer.Option(help="Drop source columns the table lacks.")] = False,
+    assume_crs: CrsOpt = None,
+    skip_invalid: SkipOpt = False,
+    reject_file: RejectOpt = None,
+) -> None:
+    """CSV with lon/lat columns (EPSG:4326 unless --assume-crs)."""
+    from gis.io import import_csv
+
+    _run_import(import_csv, path, table=table, lon=lon, lat=lat, columns=_column_map(column),
+                ignore_extra=ignore_extra, assume_crs=assume_crs, skip_invalid=skip_invalid,
+                reject_file=reject_file)
+
+
+# ---------------------------------------------------------------------------------- users
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, dispatcher, planner, street_officer, "
+                                           "grid_worker, inspector, unit_manager, public")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="Grid code in the user's scope (repeat).")] = None,
+) -> None:
+    """Create a user (and their grids)."""
+    from gis import vocab
+
+    if role not in vocab.ROLES:
+        raise _fail(f"role must be one of: {', '.join(vocab.ROLES)}")
+    url = _url(DatabaseSettings())
+    with connect(url) as conn:
+        if conn.execute("SELECT 1 FROM firetwin.app_user WHERE username = %s", (username,)).fetchone():
+            raise _fail(f"user {username!r} already exists")
+        uid = conn.execute(
+            "INSERT INTO firetwin.app_user (username, display_name, role) VALUES (%s, %s, %s) "
+            "RETURNING id", (username, name or username, role)).fetchone()[0]
+        for code in grid or []:
+            row = conn.execute("SELECT id FROM firetwin.grid WHERE code = %s", (code,)).fetchone()
+            if row is None:
+                raise _fail(f"no grid with code {code!r}: nothing was stored")
+            conn.execute("INSERT INTO firetwin.user_grid (user_id, grid_id) VALUES (%s, %s)",
+                         (uid, row[0]))
+    out.print(f"user {username} (id {uid}, {role}) created")
+
+
+@users_app.command("token")
+def users_token(
+    username: str,
+    hours: Annotated[float, typer.Option(help="Validity in hours.")] = 12.0,
+) -> None:
+    """Print a bearer token for a user (send as 'Authorization: Bearer <token>')."""
+    from services.auth import mint_token, secret_key
+
+    s = DatabaseSettings()
+    with connect(_url(s)) as conn:
+        row = conn.execute("SELECT id, role, active FROM firetwin.app_user WHERE username = %s",
+                           (username,)).fetchone()
+    if row is None or not row[2]:
+        raise _fail(f"no active user {username!r}: create one with `firetwin users add`")
+    print(mint_token(secret_key(s.home), user_id=row[0], role=row[1], ttl_s=int(hours * 3600)))
 
 
 def main() -> None:
@@ -217,5 +363,3 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-
-__all__ = ["Path", "app", "main"]

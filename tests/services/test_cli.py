@@ -72,3 +72,45 @@ def test_db_reset_needs_confirmation_and_empties(run, cli_db_url):
     with psycopg.connect(cli_db_url) as c:
         assert c.execute("SELECT count(*) FROM firetwin.unit").fetchone()[0] == 0
         assert c.execute("SELECT count(*) FROM firetwin.role").fetchone()[0] == 8
+
+
+def test_import_csv_good_then_bad_file_stores_nothing(run, cli_db_url, tmp_path):
+    good = tmp_path / "hydrants.csv"
+    good.write_text("code,kind,status,lon,lat\nCSV-H1,hydrant,in_service,118.95,42.27\n"
+                    "CSV-H2,hydrant,faulty,118.96,42.28\n", encoding="utf-8")
+    r = run("import", "csv", str(good), "--table", "facility")
+    assert r.exit_code == 0, r.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,kind,status,lon,lat\nCSV-H3,hydrant,in_service,118.95,42.27\n"
+                   "CSV-H4,hydrant,broken,118.96,95.0\n", encoding="utf-8")
+    r = run("import", "csv", str(bad), "--table", "facility")
+    assert r.exit_code == 1
+    assert "nothing was stored" in r.output
+    with psycopg.connect(cli_db_url) as c:
+        codes = {row[0] for row in c.execute(
+            "SELECT code FROM firetwin.facility WHERE code LIKE 'CSV-%'")}
+        assert codes == {"CSV-H1", "CSV-H2"}
+        assert c.execute("SELECT count(*) FROM firetwin.facility WHERE code LIKE 'CSV-%' "
+                         "AND (h3_r9 IS NULL)").fetchone()[0] == 0
+    r = run("import", "csv", str(bad), "--table", "facility", "--skip-invalid",
+            "--reject-file", str(tmp_path / "rejects.txt"))
+    assert r.exit_code == 0, r.output
+    assert "CSV-H4" in (tmp_path / "rejects.txt").read_text() or "1" in (
+        tmp_path / "rejects.txt").read_text()
+    with psycopg.connect(cli_db_url) as c:
+        assert c.execute("SELECT count(*) FROM firetwin.facility WHERE code = 'CSV-H3'"
+                         ).fetchone()[0] == 1
+
+
+def test_users_add_and_token(run, cli_db_url, monkeypatch):
+    import jwt
+
+    monkeypatch.setenv("FIRETWIN_SECRET_KEY", "cli-test-secret-0123456789abcdefghijklmnop")
+    r = run("users", "add", "disp1", "--role", "dispatcher", "--name", "值班员")
+    assert r.exit_code == 0, r.output
+    assert run("users", "add", "disp1", "--role", "dispatcher").exit_code == 1
+    assert run("users", "add", "x", "--role", "king").exit_code == 1
+    tok = run("users", "token", "disp1").stdout.strip()
+    claims = jwt.decode(tok, "cli-test-secret-0123456789abcdefghijklmnop", algorithms=["HS256"])
+    assert claims["role"] == "dispatcher"
+    assert run("users", "token", "nobody").exit_code == 1
