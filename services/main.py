@@ -14,7 +14,8 @@ from gis.settings import DatabaseSettings
 from services.auth import secret_key
 from services.errors import add_exception_handlers
 from services.ogc import LazyOgc, OgcService
-from services.routers import health
+from services.road_graph import RoadGraphState
+from services.routers import health, ogc_tiles, routing, tiles
 from services.settings import APISettings
 
 logger = logging.getLogger("firetwin")
@@ -64,6 +65,10 @@ def create_app(
     app.state.secret_key = secret_key(db_settings.home)
     add_exception_handlers(app)
     app.include_router(health.router)
+    app.include_router(tiles.router)
+    app.include_router(routing.router)
+    app.include_router(ogc_tiles.router)
+    app.state.road_graph = RoadGraphState()
     ogc = LazyOgc()
     app.mount("/ogc", ogc)
     return app

@@ -83,10 +83,14 @@ FILTER_CLASSES = (
 
 
 def _add_conformance(response: Response) -> Response:
+    from services.routers.ogc_tiles import TILES_CONFORMANCE
+
     if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
         return response
     body = json.loads(response.body)
-    body["conformsTo"] = sorted(set(body.get("conformsTo", [])) | set(FILTER_CLASSES))
+    body["conformsTo"] = sorted(
+        set(body.get("conformsTo", [])) | set(FILTER_CLASSES) | set(TILES_CONFORMANCE)
+    )
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     return Response(json.dumps(body), status_code=200, headers=headers)
 
@@ -275,13 +279,25 @@ class OgcService:
         if cid is not None:
             if not visible(BY_ID[cid], caller.scope):
                 return _ogc_error(404, "NotFound", f"collection {cid!r} not found")
-            return response
-        body["collections"] = [
-            c for c in body.get("collections", [])
-            if c.get("id") in BY_ID and visible(BY_ID[c["id"]], caller.scope)
-        ]
+            self._add_tiles_link(body)
+        else:
+            body["collections"] = [
+                c for c in body.get("collections", [])
+                if c.get("id") in BY_ID and visible(BY_ID[c["id"]], caller.scope)
+            ]
+            for c in body["collections"]:
+                self._add_tiles_link(c)
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         return Response(json.dumps(body, ensure_ascii=False), status_code=200, headers=headers)
+
+    def _add_tiles_link(self, collection: dict) -> None:
+        from services.routers.ogc_tiles import TILESETS_VECTOR
+
+        base = self.api.base_url.rstrip("/")
+        collection.setdefault("links", []).append({
+            "rel": TILESETS_VECTOR, "type": "application/json", "title": "Vector tilesets",
+            "href": f"{base}/collections/{collection['id']}/tiles",
+        })
 
     async def __call__(self, scope, receive, send) -> None:
         await self.router(scope, receive, send)

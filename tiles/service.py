@@ -1,0 +1,192 @@
+"""Tiles as a service: render through the cache, keep it fresh, report data bounds.
+
+One :class:`TileService` per API worker, created at start-up with the connection pool and the
+database URL; the HTTP layer only validates, calls :meth:`TileService.tiles` and sets headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from layers.catalogue import CATALOGUE, Layer
+from layers.scope import Scope, row_filter
+from tiles.cache import Change, ChangeFeed, FeedUnavailable, TileCache, TileEntry, etag_for
+from tiles.mvt import check_tile, get_tiles, in_zoom
+from tiles.settings import MVTSettings
+
+logger = logging.getLogger("firetwin.tiles")
+
+__all__ = ["TileResult", "TileService"]
+
+Bounds = tuple[float, float, float, float]
+WORLD: Bounds = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+
+
+@dataclass(frozen=True, slots=True)
+class TileResult:
+    """A tile (one or several layers concatenated) and its strong ETag."""
+
+    data: bytes
+    etag: str
+
+
+class TileService:
+    """Renders tiles with get_tiles, caches them and evicts what the change log touches."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        database_url: str,
+        settings: MVTSettings | None = None,
+        *,
+        catalogue: Sequence[Layer] = CATALOGUE,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings or MVTSettings()
+        self.catalogue = tuple(catalogue)
+        self.cache = TileCache(
+            self.settings.cache_bytes, margin=self.settings.buffer / self.settings.extent
+        )
+        self.caching = self.settings.cache_bytes > 0
+        self.feed = ChangeFeed(
+            database_url,
+            on_changes=self._on_changes,
+            on_reset=self.cache.clear,
+            poll_ms=self.settings.change_poll_ms,
+            retention_s=self.settings.change_retention_s,
+        )
+        self._layers_of_table: dict[str, set[str]] = {}
+        self._cacheable: set[str] = set()
+        self._bounds: dict[tuple[str, str], tuple[float, asyncio.Task[Bounds]]] = {}
+
+    async def close(self) -> None:
+        await self.feed.close()
+        for _, task in self._bounds.values():
+            task.cancel()
+
+    # ------------------------------------------------------------------ tiles
+
+    async def tiles(
+        self, layers: Sequence[Layer], z: int, x: int, y: int, *, scope: Scope
+    ) -> list[TileEntry]:
+        """Per-layer tiles of z/x/y for ``scope``, from the cache when it is current."""
+        check_tile(z, x, y, max_zoom=self.settings.max_zoom)
+        drawn = [layer for layer in layers if in_zoom(layer, z)]
+        found: dict[str, TileEntry] = {}
+        since = 0
+        if self.caching and drawn:
+            await self._sync()
+            since = self.cache.generation
+            scope_key = scope.cache_key()
+            for layer in drawn:
+                if layer.id in self._cacheable:
+                    entry = self.cache.get((layer.id, z, x, y, scope_key))
+                    if entry is not None:
+                        found[layer.id] = entry
+        missing = [layer for layer in drawn if layer.id not in found]
+        if missing:
+            async with self.pool.connection() as conn:
+                rendered = await get_tiles(
+                    conn, missing, z, x, y, scope=scope, settings=self.settings
+                )
+            scope_key = scope.cache_key()
+            for layer in missing:
+                data = rendered[layer.id]
+                if self.caching and layer.id in self._cacheable:
+                    found[layer.id] = self.cache.put(
+                        (layer.id, z, x, y, scope_key), data, since=since
+                    )
+                else:
+                    found[layer.id] = TileEntry(data, etag_for(data))
+        empty = TileEntry(b"", etag_for(b""))
+        return [found.get(layer.id, empty) for layer in layers]
+
+    async def tile(
+        self, layers: Sequence[Layer], z: int, x: int, y: int, *, scope: Scope
+    ) -> TileResult:
+        """The layers' tiles concatenated (MVT layers concatenate), with a strong ETag."""
+        parts = await self.tiles(layers, z, x, y, scope=scope)
+        if len(parts) == 1:
+            return TileResult(parts[0].data, parts[0].etag)
+        data = b"".join(p.data for p in parts)
+        if not data:
+            return TileResult(b"", etag_for(b""))
+        # The parts' strong validators identify the concatenation as well as hashing it would.
+        tag = hashlib.blake2b("".join(p.etag for p in parts).encode(), digest_size=16)
+        return TileResult(data, '"' + tag.hexdigest() + '"')
+
+    async def _sync(self) -> None:
+        try:
+            await self.feed.sync()
+        except FeedUnavailable as e:
+            logger.warning("tile cache disabled: no change log in the database (%s)", e)
+            self.caching = False
+            self.cache.clear()
+            return
+        if not self._layers_of_table and self.feed.view_tables:
+            self._learn_dependencies()
+
+    def _learn_dependencies(self) -> None:
+        by_view = {layer.view: layer for layer in self.catalogue}
+        self._layers_of_table = {}
+        self._cacheable = set()
+        for view, tables in self.feed.view_tables.items():
+            layer = by_view.get(view)
+            if layer is None:
+                continue
+            for table in tables:
+                self._layers_of_table.setdefault(table, set()).add(layer.id)
+            untracked = tables - self.feed.tracked
+            if untracked:
+                logger.warning("layer %s reads untracked tables %s: served uncached",
+                               layer.id, sorted(untracked))
+            else:
+                self._cacheable.add(layer.id)
+
+    def _on_changes(self, changes: list[Change]) -> None:
+        for change in changes:
+            layers = self._layers_of_table.get(change.table)
+            if layers:
+                self.cache.invalidate(layers, change.box)
+
+    # ------------------------------------------------------------------ metadata
+
+    async def bounds(self, layers: Sequence[Layer], *, scope: Scope) -> Bounds:
+        """The data extent of the layers in the scope (EPSG:4326), reused for a while."""
+        boxes = await asyncio.gather(*(self._layer_bounds(layer, scope) for layer in layers))
+        real = [b for b in boxes if b is not None]
+        if not real:
+            return WORLD
+        return (min(b[0] for b in real), min(b[1] for b in real),
+                max(b[2] for b in real), max(b[3] for b in real))
+
+    async def _layer_bounds(self, layer: Layer, scope: Scope) -> Bounds | None:
+        key = (layer.id, scope.cache_key())
+        now = time.monotonic()
+        hit = self._bounds.get(key)
+        if hit is not None and now - hit[0] < self.settings.metadata_ttl_s:
+            task = hit[1]
+            if not task.done() or task.exception() is None:
+                return await asyncio.shield(task)
+        task = asyncio.get_running_loop().create_task(self._query_bounds(layer, scope))
+        self._bounds[key] = (now, task)
+        return await asyncio.shield(task)
+
+    async def _query_bounds(self, layer: Layer, scope: Scope) -> Bounds | None:
+        query = sql.SQL(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ("
+            "SELECT ST_Extent(t.geom) AS e FROM {} AS t WHERE {}) s"
+        ).format(sql.Identifier(layer.schema, layer.view), row_filter(layer, scope, alias="t"))
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(query)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
