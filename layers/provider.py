@@ -32,7 +32,10 @@ from pygeoapi.provider.base import (
 )
 from pygeoapi.provider.sql import PostgreSQLProvider
 from pygeofilter import values as pgf_values
-from sqlalchemy import and_, column, false, text, true
+import json
+from decimal import Decimal
+
+from sqlalchemy import and_, column, false, func, select, text, true
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
@@ -198,10 +201,61 @@ class FireTwinProvider(PostgreSQLProvider):
             msg = f"unknown properties: {', '.join(sorted((props | sorts) & hidden))}"
             raise ProviderInvalidQueryError(msg, user_msg=msg)
         try:
+            if kwargs.get("crs_transform_spec") is None and not args:
+                return self._fast_query(**kwargs)
             return super().query(*args, **kwargs)
         except DataError as e:  # a value the column type refuses (a malformed date, ...)
             msg = f"invalid value in query: {e.orig.diag.message_primary if e.orig else e}"
             raise ProviderInvalidQueryError(msg, user_msg=msg) from e
+
+    def _fast_query(self, *, offset=0, limit=10, resulttype="results", bbox=(), datetime_=None,
+                    properties=(), sortby=(), select_properties=(), skip_geometry=False,
+                    filterq=None, **_ignored) -> dict:
+        """pygeoapi's query with the same filters, but GeoJSON built by PostGIS.
+
+        pygeoapi's SQL provider loads every row as an ORM object and converts its WKB through
+        shapely in Python; here one Core SELECT returns the properties and ``ST_AsGeoJSON``
+        text, which is several times cheaper per feature. Used whenever no CRS transformation
+        is asked for (CRS84 output); other CRSs go through pygeoapi's path.
+        """
+        model = self.table_model
+        where = and_(
+            self._get_property_filters(properties),
+            self._get_cql_filters(filterq),
+            self._get_bbox_filter(list(bbox)),
+            self._get_datetime_filter(datetime_),
+        )
+        hidden = self._hidden() | {self.geom}
+        names = [n for n in (select_properties or list(self.fields)) if n not in hidden]
+        cols = [getattr(model, n) for n in names if hasattr(model, n)]
+        id_col = getattr(model, self.id_field)
+        response: dict = {"type": "FeatureCollection", "features": [], "numberReturned": 0}
+        with Session(self._engine) as session:
+            if self.count or resulttype == "hits":
+                response["numberMatched"] = session.execute(
+                    select(func.count()).select_from(model).where(where)
+                ).scalar_one()
+            if resulttype == "hits":
+                return response
+            geo = [] if skip_geometry else [
+                func.ST_AsGeoJSON(getattr(model, self.geom), 9).label("__geojson")
+            ]
+            stmt = (select(id_col.label("__id"), *cols, *geo).where(where)
+                    .order_by(*self._get_order_by_clauses(list(sortby), model))
+                    .offset(offset).limit(limit))
+            rows = session.execute(stmt).all()
+        keys = [c.key for c in cols]
+        features = response["features"]
+        for row in rows:
+            props = {}
+            for k, v in zip(keys, row[1:1 + len(keys)], strict=True):
+                props[k] = v.isoformat() if hasattr(v, "isoformat") else (
+                    float(v) if isinstance(v, Decimal) else v)
+            geom = None if skip_geometry or row[-1] is None else json.loads(row[-1])
+            features.append({"type": "Feature", "id": row[0], "geometry": geom,
+                             "properties": props})
+        response["numberReturned"] = len(features)
+        return response
 
     def get(self, identifier, crs_transform_spec=None, **kwargs):
         with Session(self._engine) as session:
