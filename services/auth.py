@@ -72,8 +72,28 @@ def mint_token(key: str, *, user_id: int, role: str, ttl_s: int = TOKEN_TTL_S) -
                       key, algorithm="HS256")
 
 
+#: Seconds a resolved caller (role, grids) is reused by one worker before it is read again;
+#: a role or grid change, or a deactivation, takes effect within this delay.
+CALLER_TTL_S = 5.0
+_CALLERS: dict[tuple, tuple[float, Caller]] = {}
+
+
 async def caller_for_user(conn: AsyncConnection, user_id: int) -> Caller:
-    """Load a user and derive their scope from role and grids."""
+    """Load a user and derive their scope from role and grids (cached for CALLER_TTL_S)."""
+    now = time.monotonic()
+    info = conn.info
+    key = (info.host, info.port, info.dbname, user_id)
+    hit = _CALLERS.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    caller = await _load_caller(conn, user_id)
+    if len(_CALLERS) > 10_000:
+        _CALLERS.clear()
+    _CALLERS[key] = (now + CALLER_TTL_S, caller)
+    return caller
+
+
+async def _load_caller(conn: AsyncConnection, user_id: int) -> Caller:
     cur = await conn.execute(
         "SELECT u.username, u.role, u.active, u.unit_id, un.grid_id, "
         "       coalesce(array_agg(ug.grid_id) FILTER (WHERE ug.grid_id IS NOT NULL), '{}') "
