@@ -32,21 +32,20 @@ def cell_for_point(lon: float, lat: float, *, res: int = RES_BLOCK) -> int:
 def cells_for_points(
     lon: Iterable[float], lat: Iterable[float], *, resolutions: tuple[int, ...] = RESOLUTIONS
 ) -> dict[int, np.ndarray]:
-    """H3 cells of many points at several resolutions, as int64 arrays keyed by resolution.
+    """H3 cells containing many points at several resolutions, as int64 arrays by resolution.
 
-    The finest resolution is computed from coordinates, the coarser ones as its parents.
+    Each resolution is computed from the coordinates: the parent of a fine cell is not always
+    the coarse cell that contains the point (H3 cells do not nest exactly), and a stored
+    ``h3_r9`` must equal ``cell_for_point(lon, lat, res=9)``.
     """
-    finest = max(resolutions)
-    fine = np.fromiter(
-        (h3i.latlng_to_cell(y, x, finest) for x, y in zip(lon, lat, strict=True)), dtype=np.int64
-    )
-    out = {finest: fine}
-    for res in resolutions:
-        if res != finest:
-            out[res] = np.fromiter(
-                (h3i.cell_to_parent(int(c), res) for c in fine), dtype=np.int64, count=len(fine)
-            )
-    return out
+    xs = np.asarray(list(lon) if not isinstance(lon, np.ndarray) else lon, dtype=float)
+    ys = np.asarray(list(lat) if not isinstance(lat, np.ndarray) else lat, dtype=float)
+    xl, yl = xs.tolist(), ys.tolist()
+    return {
+        res: np.fromiter((h3i.latlng_to_cell(y, x, res) for x, y in zip(xl, yl, strict=True)),
+                         dtype=np.int64, count=len(xl))
+        for res in resolutions
+    }
 
 
 def cell_boundary(cell: int) -> list[tuple[float, float]]:

@@ -111,3 +111,17 @@ def test_h3_check_constraint_refuses_unindexed_geometry(conn):
             "INSERT INTO firetwin.station (code, name, kind, geom) VALUES "
             "('S1', '站', 'level1', ST_SetSRID(ST_MakePoint(118.9, 42.2), 4326))"
         )
+
+
+def test_every_resolution_is_the_cell_containing_the_point():
+    import numpy as np
+
+    from gis.grid import RESOLUTIONS, cells_for_points
+
+    rng = np.random.default_rng(3)
+    lon = rng.uniform(118.6, 119.3, 2000)
+    lat = rng.uniform(42.0, 42.5, 2000)
+    cells = cells_for_points(lon, lat)
+    for res in RESOLUTIONS:
+        want = [cell_for_point(x, y, res=res) for x, y in zip(lon, lat, strict=True)]
+        assert cells[res].tolist() == want
