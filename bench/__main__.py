@@ -12,7 +12,7 @@ import sys
 
 from bench.common import RESULTS
 
-SUITES = ["demo_load", "import_units", "tiles", "items", "make_run"]
+SUITES = ["demo_load", "import_units", "tiles", "items", "routing", "make_run"]
 
 
 def _summary() -> None:

@@ -15,7 +15,7 @@ from services.auth import secret_key
 from services.errors import add_exception_handlers
 from services.ogc import LazyOgc, OgcService
 from services.road_graph import RoadGraphState
-from services.routers import health, ogc_tiles, routing, tiles
+from services.routers import coverage, health, ogc_tiles, patrols, routing, tiles
 from services.settings import APISettings
 
 logger = logging.getLogger("firetwin")
@@ -67,6 +67,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(tiles.router)
     app.include_router(routing.router)
+    app.include_router(coverage.router)
+    app.include_router(patrols.router)
     app.include_router(ogc_tiles.router)
     app.state.road_graph = RoadGraphState()
     ogc = LazyOgc()
