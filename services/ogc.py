@@ -165,6 +165,11 @@ class OgcService:
             content = apply_gzip(headers, content)
         response = Response(content, status_code=status)
         response.headers.update(headers)
+        if (fn in (itemtypes_api.get_collection_items, itemtypes_api.get_collection_item)
+                and status == 200
+                and response.headers.get("content-type", "").startswith("application/json")):
+            # OGC API Features Part 1, requirement /req/geojson/content: GeoJSON media type.
+            response.headers["content-type"] = "application/geo+json"
         return response
 
     def _collection_guard(self, request: Request, collection_id: str) -> Response | None:
