@@ -28,6 +28,24 @@ def _create_database_if_missing(url: str) -> None:
             c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def fresh_sibling_database(db_url: str, suffix: str, *, migrated: bool = True) -> str:
+    """Drop and create ``<test db><suffix>`` beside the test database; migrate it; its URL.
+
+    For tests whose data must be committed (a server in another process or the app's own pool
+    reads it) without disturbing the rolled-back ``conn`` tests.
+    """
+    parts = urlsplit(db_url)
+    name = parts.path.lstrip("/") + suffix
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    if migrated:
+        migrate.upgrade(url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def db_url() -> str:
     """URL of a freshly migrated test database."""

@@ -11,17 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import geopandas as gpd
 import httpx
 import numpy as np
 import psycopg
 import pytest
-from psycopg import sql
 from shapely.geometry import LineString, Point, box
 
-from gis import migrate
 from gis.bulk import copy_frame
 from gis.indexing import grid_polygons
 from services.auth import mint_token
@@ -31,6 +28,7 @@ SECRET = "test-secret-key-for-ogc-tests-0123456789abcdef"
 GRID_A = box(118.90, 42.20, 118.95, 42.25)
 GRID_B = box(118.95, 42.20, 119.00, 42.25)
 N_HAZARDS = 240
+from tests.conftest import fresh_sibling_database
 
 
 def _fill(conn: psycopg.Connection) -> None:
@@ -104,14 +102,7 @@ def _fill(conn: psycopg.Connection) -> None:
 
 @pytest.fixture(scope="session")
 def ogc_db_url(db_url: str) -> str:
-    parts = urlsplit(db_url)
-    name = parts.path.lstrip("/") + "_ogc"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(parts._replace(path=f"/{name}"))
-    migrate.upgrade(url)
+    url = fresh_sibling_database(db_url, "_ogc")
     with psycopg.connect(url) as conn:
         _fill(conn)
     return url

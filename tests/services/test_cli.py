@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import psycopg
 import pytest
-from psycopg import sql
 from typer.testing import CliRunner
 
 from services.cli import app
+from tests.conftest import fresh_sibling_database
 
 pytestmark = pytest.mark.postgis
 
 
 @pytest.fixture(scope="module")
 def cli_db_url(db_url):
-    parts = urlsplit(db_url)
-    name = parts.path.lstrip("/") + "_cli"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    return fresh_sibling_database(db_url, "_cli", migrated=False)
 
 
 @pytest.fixture

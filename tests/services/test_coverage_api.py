@@ -9,21 +9,18 @@ false) runs 300 m north from node 0 to a dead end beside building A; building B 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import geopandas as gpd
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 from shapely.geometry import LineString, Point, shape
 
-from gis import migrate
 from gis.bulk import copy_frame
 from routing import lattice_edges
 from routing._geo import LocalProjection
 from services.main import create_app
 from services.routers import coverage as coverage_router
+from tests.conftest import fresh_sibling_database
 
 pytestmark = pytest.mark.postgis
 
@@ -51,14 +48,7 @@ def square(cx: float, cy: float, half: float = 5.0):
 
 @pytest.fixture(scope="module")
 def net_db(db_url):
-    parts = urlsplit(db_url)
-    name = parts.path.lstrip("/") + "_routing2"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(parts._replace(path=f"/{name}"))
-    migrate.upgrade(url)
+    url = fresh_sibling_database(db_url, "_routing2")
     edges = lattice_edges(ROWS, COLS, speed_kph=SPEED_KPH, origin=ORIGIN)
     spur = gpd.GeoDataFrame(
         {"id": [SPUR_ID], "source": [0], "target": [1000], "cost": [120.0],

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import geopandas as gpd
 import httpx
 import networkx as nx
 import psycopg
 import pytest
-from psycopg import sql
 from shapely.geometry import Point
 
-from gis import migrate
 from gis.bulk import copy_frame
 from routing import build_graph, lattice_edges
 from services.main import create_app
+from tests.conftest import fresh_sibling_database
 
 pytestmark = pytest.mark.postgis
 
@@ -24,14 +21,7 @@ ROWS, COLS = 8, 8  # an 8 x 8 street lattice, ~100 m blocks near (120.58, 30.08)
 
 @pytest.fixture(scope="module")
 def net_db(db_url):
-    parts = urlsplit(db_url)
-    name = parts.path.lstrip("/") + "_routing"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(parts._replace(path=f"/{name}"))
-    migrate.upgrade(url)
+    url = fresh_sibling_database(db_url, "_routing")
     edges = lattice_edges(ROWS, COLS)
     # One narrow lane (3 m) that a fire engine may not use.
     edges.loc[edges.id == 5, ["width_m", "truck_ok"]] = [3.0, False]
