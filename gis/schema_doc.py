@@ -30,6 +30,13 @@ recomputed when the geometry moves, so every write path (API, importers, plain S
 `SELECT * FROM pgr_dijkstra('SELECT id, source, target, cost, reverse_cost FROM firetwin.road_edge', a, b)`.
 Costs are seconds of travel time; a negative `reverse_cost` marks a one-way edge.
 
+Support tables created by migrations in SQL (not models): `firetwin.tile_change` (bounding
+boxes of changed rows, written by statement triggers on every table a layer view reads; the tile
+caches of all API workers read it to evict stale tiles; pruned after 15 minutes),
+`firetwin.network_state` (a version bumped on any change to `road_edge`, so every worker rebuilds
+its in-memory road graph) and `firetwin.alembic_version`. The published layers are views in
+schema `layers` (`layers/views/*.sql`, one per catalogue layer).
+
 Schema `demo_truth` holds the demo generator's ground truth (`unit_propensity(unit_id, p_fire,
 log_odds, drivers)`, `generation(seed, scale, generated_at, counts)`); the risk model never
 reads it.
