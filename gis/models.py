@@ -87,7 +87,7 @@ class Feature:
     h3_r11: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     @declared_attr
-    def grid_id(cls) -> Mapped[int | None]:  # noqa: N805
+    def grid_id(cls) -> Mapped[int | None]:
         return mapped_column(Integer, _fk("grid", use_alter=True), index=True)
 
 

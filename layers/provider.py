@@ -18,9 +18,11 @@ On top of pygeoapi's PostgreSQL provider this one
 
 from __future__ import annotations
 
+import json
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pygeofilter.ast as ast
 import shapely
@@ -32,9 +34,6 @@ from pygeoapi.provider.base import (
 )
 from pygeoapi.provider.sql import PostgreSQLProvider
 from pygeofilter import values as pgf_values
-import json
-from decimal import Decimal
-
 from sqlalchemy import and_, column, false, func, select, text, true
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session

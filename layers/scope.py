@@ -44,7 +44,7 @@ class Scope:
         return self.kind
 
 
-class LayerForbidden(Exception):  # noqa: N818 - reads as a condition
+class LayerForbidden(Exception):
     """The caller's scope may not see this layer at all."""
 
 

@@ -11,7 +11,6 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from routing.errors import GraphContractError, RoutingError
 from gis.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -19,6 +18,7 @@ from gis.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from routing.errors import GraphContractError, RoutingError
 
 logger = logging.getLogger("firetwin")
 

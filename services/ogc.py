@@ -22,6 +22,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+import pygeoapi.api as core_api
 from pygeoapi.api import API, APIRequest, apply_gzip
 from pygeoapi.api import itemtypes as itemtypes_api
 from pygeoapi.openapi import get_oas
@@ -29,7 +30,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
-import pygeoapi.api as core_api
 from layers.catalogue import BY_ID, CATALOGUE
 from layers.ogc_config import build_config
 from layers.provider import CALLER, CallerContext

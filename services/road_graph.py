@@ -55,5 +55,5 @@ class RoadGraphState:
 
 
 def _build(edges, version: int) -> RoadNetwork:
-    G = build_graph(edges)  # noqa: N806 - networkx convention
+    G = build_graph(edges)
     return RoadNetwork(graph=G, index=SnapIndex(G), version=version)
