@@ -145,19 +145,25 @@ def truck_weight(
     """
     closed = frozenset(closed_edges)
 
+    # Called once per edge relaxation in every Dijkstra: the checks of `is_open` and
+    # `truck_fits` are inlined here (same rules) because the calls dominated query time.
     def weight(u: Hashable, v: Hashable, d: Mapping[Hashable, EdgeAttrs]) -> float | None:
-        costs = [
-            a[attr]
-            for k, a in d.items()
-            if is_open(a, k, closed)
-            and truck_fits(
-                a,
-                min_width_m=min_width_m,
-                min_height_m=min_height_m,
-                respect_truck_ok=respect_truck_ok,
-            )
-        ]
-        return min(costs) if costs else None
+        best = None
+        for k, a in d.items():
+            if a.get("closed") or (closed and a.get("id", k) in closed):
+                continue
+            if respect_truck_ok and a.get("truck_ok") is False:
+                continue
+            width = a.get("width_m")
+            if width is not None and width < min_width_m:
+                continue
+            height = a.get("maxheight_m")
+            if height is not None and height < min_height_m:
+                continue
+            cost = a[attr]
+            if best is None or cost < best:
+                best = cost
+        return best
 
     return weight
 
