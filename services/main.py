@@ -15,7 +15,7 @@ from services.auth import secret_key
 from services.errors import add_exception_handlers
 from services.ogc import LazyOgc, OgcService
 from services.road_graph import RoadGraphState
-from services.routers import coverage, health, ogc_tiles, patrols, routing, tiles
+from services.routers import coverage, health, ogc_tiles, patrol_lists, patrols, routing, tiles
 from services.settings import APISettings
 
 logger = logging.getLogger("firetwin")
@@ -70,6 +70,7 @@ def create_app(
     app.include_router(coverage.router)
     app.include_router(patrols.router)
     app.include_router(ogc_tiles.router)
+    app.include_router(patrol_lists.router)
     app.state.road_graph = RoadGraphState()
     ogc = LazyOgc()
     app.mount("/ogc", ogc)
