@@ -9,6 +9,7 @@
 ``topology``       `dead_ends`, `single_access_roads`
 ``fire_lanes``     `check_buildings`: per-building fire access report
 ``patrols``        `plan_patrol`: ordered patrol lists split into shifts
+``siting``         `suggest_stations`: greedy maximal-coverage sites for new stations
 ``settings``       `RoutingSettings`: thresholds with their fire-code clauses
 ``errors``         `RoutingError`, `UnreachableError`, `SnapError`, `GraphContractError`
 =================  ===================================================================
@@ -22,6 +23,7 @@ from routing.paths import Route
 from routing.patrols import PatrolPlan, Stop, plan_patrol
 from routing.responders import StationETA, nearest_stations, route
 from routing.settings import DEFAULTS, RoutingSettings
+from routing.siting import SitingChoice, suggest_stations
 from routing.snap import Snap, SnapIndex, snap_point
 from routing.topology import dead_ends, single_access_roads
 from routing.weights import CAR, TRUCK, car_weight, closing, truck_weight, weight_for
@@ -39,6 +41,7 @@ __all__ = [
     "RoutingSettings",
     "Snap",
     "SnapError",
+    "SitingChoice",
     "SnapIndex",
     "StationETA",
     "Stop",
@@ -58,6 +61,7 @@ __all__ = [
     "route",
     "single_access_roads",
     "snap_point",
+    "suggest_stations",
     "truck_weight",
     "validate_graph",
     "weight_for",

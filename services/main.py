@@ -15,7 +15,7 @@ from services.auth import secret_key
 from services.errors import add_exception_handlers
 from services.ogc import LazyOgc, OgcService
 from services.road_graph import RoadGraphState
-from services.routers import coverage, health, ogc_tiles, patrol_lists, patrols, routing, tiles
+from services.routers import coverage, health, ogc_tiles, patrol_lists, patrols, routing, siting, tiles
 from services.settings import APISettings
 
 logger = logging.getLogger("firetwin")
@@ -71,6 +71,7 @@ def create_app(
     app.include_router(patrols.router)
     app.include_router(ogc_tiles.router)
     app.include_router(patrol_lists.router)
+    app.include_router(siting.router)
     app.state.road_graph = RoadGraphState()
     ogc = LazyOgc()
     app.mount("/ogc", ogc)

@@ -54,3 +54,25 @@ async def stations_for_dispatch(conn: AsyncConnection) -> list[dict]:
          "lat": r[6]}
         for r in await cur.fetchall()
     ]
+
+
+async def high_risk_units(conn: AsyncConnection) -> tuple[str, list[dict]]:
+    """Units to cover first: latest risk tier high/very_high, else key units and red units.
+
+    Returns the rule used and the units (id, code, name, lon, lat).
+    """
+    cur = await conn.execute(
+        "SELECT u.id, u.code, u.name, ST_X(u.geom), ST_Y(u.geom) FROM layers.risk r "
+        "JOIN firetwin.unit u ON u.id = r.unit_id WHERE r.tier IN ('high', 'very_high')"
+    )
+    rows = await cur.fetchall()
+    rule = "risk tier high or very high"
+    if not rows:
+        cur = await conn.execute(
+            "SELECT id, code, name, ST_X(geom), ST_Y(geom) FROM firetwin.unit "
+            "WHERE category = 'key_unit' OR colour_code = 'red'"
+        )
+        rows = await cur.fetchall()
+        rule = "key units and red-coded units (no risk scores yet)"
+    return rule, [{"id": r[0], "code": r[1], "name": r[2], "lon": r[3], "lat": r[4]}
+                  for r in rows]

@@ -146,3 +146,16 @@ async def test_check_in_records_gps_and_flags_far_ones(client, patrol_db):
     missing = await client.post("/api/patrols/check-in", json={"unit_id": 999, "lon": ux, "lat": uy},
                                 headers=client.token(1, "grid_worker"))
     assert missing.status_code == 404
+
+
+async def test_station_siting_covers_the_uncovered_red_unit(client, patrol_db):
+    # The lattice has no station: the best single site covers the most red/key units.
+    r = await client.get("/api/routing/station-siting", params={"n": 2})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rule"].startswith("key units and red")
+    assert body["targets"] == 3  # RED-1, RED-OK, KEY-1
+    first = body["features"][0]["properties"]
+    assert first["covered_before"] == 0
+    assert first["covered_after"] == first["newly_covered"] > 0
+    assert all(f["properties"]["covered_after"] <= 3 for f in body["features"])
