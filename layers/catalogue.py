@@ -305,6 +305,43 @@ CATALOGUE: tuple[Layer, ...] = (
     ),
 )
 
+CATALOGUE = (
+    *CATALOGUE,
+    Layer(
+        id="coverage-gaps",
+        title="5-minute coverage gaps",
+        title_zh="5分钟覆盖盲区",
+        description="H3 cells with buildings or units no station reaches within 5 minutes "
+                    "(GB 51080-2015 §4.1.3: 60 s turnout + 240 s driving).",
+        view="coverage_gaps",
+        geometry_type="Polygon",
+        fields=(F("h3_cell", "integer"), F("resolution", "integer"), F("units", "integer"),
+                F("buildings", "integer"), F("high_risk_units", "integer"),
+                F("best_eta_s", "number"), F("computed_at", "datetime")),
+        access=Access.reference,
+        legend=Legend("fill", ["interpolate", ["linear"], ["get", "buildings"], 0, "#fee0d2",
+                               20, "#de2d26"], "5分钟覆盖盲区"),
+        keywords=("coverage", "response time"),
+        minzoom=9,
+    ),
+    Layer(
+        id="fire-lane-problems",
+        title="Fire-lane problems",
+        title_zh="消防车通道问题",
+        description="Buildings without truck access, on single-access roads, dead ends without "
+                    "turnaround, or without a hydrant in 150 m (GB 50016 §7.1, GB 50974 §7.2).",
+        view="fire_lane_problems",
+        geometry_type="MultiPolygon",
+        fields=(F("building_id", "integer"), F("problem"), F("message"), F("label_zh"),
+                F("height_m", "number"), F("use"), F("computed_at", "datetime"),
+                F("grid_id", "integer")),
+        access=Access.grid,
+        legend=Legend("fill", "#e6550d", "消防车通道问题"),
+        keywords=("fire lane", "消防车通道"),
+        minzoom=13,
+    ),
+)
+
 BY_ID: dict[str, Layer] = {layer.id: layer for layer in CATALOGUE}
 
 

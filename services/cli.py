@@ -161,6 +161,33 @@ def demo(
     out.print(f"loaded in {time.perf_counter() - t0:.1f} s")
 
 
+# ------------------------------------------------------------------------------- analysis
+
+
+@app.command("analyse")
+def analyse() -> None:
+    """Recompute the network layers: 5-minute coverage gaps and fire-lane problems."""
+    import asyncio
+
+    import psycopg
+
+    from services.road_graph import RoadGraphState
+    from services.workflows.network_layers import refresh_network_layers
+
+    url = _url(DatabaseSettings())
+    migrate.upgrade(url)
+
+    async def _go() -> dict[str, int]:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            net = await RoadGraphState().current(conn)
+            return await refresh_network_layers(conn, net)
+
+    with err.status("analysing coverage and fire lanes…"):
+        counts = asyncio.run(_go())
+    for name, n in counts.items():
+        out.print(f"{name}: {n:,}")
+
+
 # -------------------------------------------------------------------------------- serving
 
 

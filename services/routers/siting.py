@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from gis.queries import roads
 from routing import DEFAULTS, weight_for
 from routing.siting import suggest_stations
+from services.auth import CallerDep, Forbidden
 from services.deps import ConnDep
 from services.errors import BadRequest
 
@@ -70,3 +71,14 @@ async def read_station_siting(
                 "examples": [by_id[t]["name"] for t in c.newly_covered[:5]],
             }} for i, c in enumerate(choices)],
     }
+
+
+@router.post("/refresh-layers")
+async def create_network_layers(request: Request, conn: ConnDep, caller: CallerDep) -> dict:
+    """Recompute the coverage-gaps and fire-lane-problems layers (admin, dispatcher, planner)."""
+    from services.workflows.network_layers import refresh_network_layers
+
+    if caller.role not in {"admin", "dispatcher", "planner"}:
+        raise Forbidden("only admins, dispatchers and planners refresh analysis layers")
+    net = await request.app.state.road_graph.current(conn)
+    return await refresh_network_layers(conn, net)

@@ -159,3 +159,41 @@ async def test_station_siting_covers_the_uncovered_red_unit(client, patrol_db):
     assert first["covered_before"] == 0
     assert first["covered_after"] == first["newly_covered"] > 0
     assert all(f["properties"]["covered_after"] <= 3 for f in body["features"])
+
+
+async def test_refresh_network_layers_publishes_gaps_and_problems(client, patrol_db):
+    import mapbox_vector_tile
+
+    url, G = patrol_db
+    with psycopg.connect(url) as c:
+        x, y = G.nodes[35]["x"], G.nodes[35]["y"]
+        c.execute(
+            "INSERT INTO firetwin.building (id, use, height_m, geom, h3_r7, h3_r9, h3_r11) "
+            "VALUES (900, 'residential', 40, ST_Multi(ST_Expand(ST_SetSRID(ST_MakePoint(%s, %s),"
+            " 4326), 0.0001)), 1, 1, 1)", (x + 0.0003, y))
+    assert (await client.post("/api/routing/refresh-layers",
+                              headers=client.token(1, "grid_worker"))).status_code == 403
+    r = await client.post("/api/routing/refresh-layers", headers=client.token(3, "admin"))
+    assert r.status_code == 200, r.text
+    counts = r.json()
+    # No station on this lattice: every unit and the building lie in coverage gaps.
+    assert counts["coverage_gaps"] > 0 and counts["buildings_checked"] == 1
+    with psycopg.connect(url) as c:
+        units, buildings = c.execute(
+            "SELECT sum(units), sum(buildings) FROM firetwin.coverage_gap").fetchone()
+        assert (units, buildings) == (6, 1)
+        problems = {row[0] for row in c.execute("SELECT problem FROM firetwin.fire_lane_problem")}
+    assert "NO_HYDRANT_IN_RANGE" in problems
+    again = (await client.post("/api/routing/refresh-layers",
+                               headers=client.token(3, "admin"))).json()
+    assert again == counts  # replaced, not appended
+    import math
+
+    z = 14
+    n = 2**z
+    tx = int((x + 180) / 360 * n)
+    ty = int((1 - math.asinh(math.tan(math.radians(y))) / math.pi) / 2 * n)
+    tile = await client.get(f"/tiles/coverage-gaps/{z}/{tx}/{ty}.mvt",
+                            headers=client.token(3, "admin"))
+    assert tile.status_code == 200
+    assert mapbox_vector_tile.decode(tile.content)["coverage-gaps"]["features"]

@@ -23,11 +23,19 @@ depends_on = None
 VIEWS = Path(__file__).resolve().parents[3] / "layers" / "views"
 
 
-def apply_views() -> None:
-    """(Re)create every layer view; later migrations call this again when views change."""
+#: The views this revision creates; later revisions apply their own files (a view may read a
+#: table that only a later revision creates).
+VIEW_FILES = (
+    "buildings", "grids", "hazards", "hot_work", "hydrants", "incidents", "regions", "risk",
+    "risk_cells", "roads", "sensors", "stations", "units",
+)
+
+
+def apply_views(names: tuple[str, ...] = VIEW_FILES) -> None:
+    """(Re)create the named layer views from layers/views/<name>.sql."""
     op.execute("CREATE SCHEMA IF NOT EXISTS layers")
-    for path in sorted(VIEWS.glob("*.sql")):
-        op.execute(path.read_text(encoding="utf-8"))
+    for name in names:
+        op.execute((VIEWS / f"{name}.sql").read_text(encoding="utf-8"))
 
 
 def upgrade() -> None:
