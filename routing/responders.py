@@ -203,7 +203,7 @@ def nearest_stations(
     Notes
     -----
     Times *to* the point are searched once on the reverse view of `G` from the end nodes
-    of the point's edge (at most two Dijkstra runs), then read for every station.
+    of the point's edge (one Dijkstra run started from both), then read for every station.
     """
     check_graph(G)
     if not stations:
