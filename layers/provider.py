@@ -34,12 +34,12 @@ from pygeoapi.provider.base import (
 )
 from pygeoapi.provider.sql import PostgreSQLProvider
 from pygeofilter import values as pgf_values
-from sqlalchemy import and_, column, false, func, select, text, true
+from sqlalchemy import and_, false, func, select, text
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from layers.catalogue import CATALOGUE, Access, Layer
-from layers.scope import Scope, visible
+from layers.catalogue import CATALOGUE, Layer
+from layers.scope import Scope, scope_condition, visible
 
 LOGGER = logging.getLogger(__name__)
 
@@ -138,14 +138,9 @@ class FireTwinProvider(PostgreSQLProvider):
         return set()
 
     def _scope_clause(self):
-        scope = self.scope
-        if not visible(self.layer, scope):
+        if not visible(self.layer, self.scope):
             return false()
-        if scope.is_public:
-            return text(f"({self.layer.public_filter})")
-        if scope.kind == "grids" and self.layer.access is Access.grid:
-            return column("grid_id").in_(sorted(scope.grids or ()))
-        return true()
+        return text(scope_condition(self.layer, self.scope))
 
     def get_fields(self) -> dict:
         fields = super().get_fields()

@@ -53,21 +53,28 @@ def visible(layer: Layer, scope: Scope) -> bool:
     return not scope.is_public or layer.public_filter is not None
 
 
-def row_filter(layer: Layer, scope: Scope, *, alias: str | None = None) -> sql.Composable:
-    """SQL condition restricting the layer's rows to the scope (``TRUE`` for everything).
+def scope_condition(layer: Layer, scope: Scope, *, column: str = "grid_id") -> str:
+    """The SQL condition restricting the layer's rows to the scope, as text.
 
-    Raises LayerForbidden when the scope may not see the layer.
+    Used by every path that serves layer rows (tiles via ``row_filter``, the OGC provider via
+    SQLAlchemy ``text``). Only integers from the scope and the catalogue's own public filter
+    go into it, never request text. Raises LayerForbidden when the scope may not see the layer.
     """
     if not visible(layer, scope):
         msg = f"layer {layer.id} is not public"
         raise LayerForbidden(msg)
-    col = sql.Identifier(alias, "grid_id") if alias else sql.Identifier("grid_id")
     if scope.is_public:
-        return sql.SQL("({})").format(sql.SQL(layer.public_filter or "false"))
+        return f"({layer.public_filter or 'false'})"
     if scope.kind == "grids" and layer.access is Access.grid:
-        grids = sorted(scope.grids or ())
-        return sql.SQL("{} = ANY({})").format(col, sql.Literal(grids))
-    return sql.SQL("TRUE")
+        grids = ", ".join(str(int(g)) for g in sorted(scope.grids or ()))
+        return f"{column} = ANY(ARRAY[{grids}]::integer[])"
+    return "TRUE"
+
+
+def row_filter(layer: Layer, scope: Scope, *, alias: str | None = None) -> sql.Composable:
+    """``scope_condition`` for psycopg queries (``alias.grid_id`` when an alias is given)."""
+    column = sql.Identifier(alias, "grid_id") if alias else sql.Identifier("grid_id")
+    return sql.SQL(scope_condition(layer, scope, column="{col}")).format(col=column)
 
 
 def fields_for(layer: Layer, scope: Scope) -> tuple[str, ...]:

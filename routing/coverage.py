@@ -22,7 +22,7 @@ from routing.settings import DEFAULTS
 from routing.snap import Location, Snap, SnapIndex, locate, needs_index
 from routing.weights import TRUCK, Weight, edge_cost
 
-__all__ = ["band_polygons", "coverage", "first_due_areas"]
+__all__ = ["band_polygons", "coverage", "first_due_areas", "point_times", "station_reach"]
 
 
 def coverage(
@@ -283,3 +283,78 @@ def _head(line_m: LineString, fraction: float) -> LineString | None:
         return None
     part = substring(line_m, 0.0, fraction, normalized=True)
     return part if isinstance(part, LineString) and part.length > 0 else None
+
+
+def station_reach(
+    G: nx.MultiDiGraph,
+    stations: Mapping[Hashable, Location],
+    *,
+    weight: Weight = TRUCK,
+    cutoff: float | None = None,
+    index: SnapIndex | None = None,
+) -> tuple[dict[Hashable, float], list[Hashable]]:
+    """
+    Least travel cost from any station to every graph node within `cutoff`.
+
+    Returns the node -> cost map and the stations that could not be placed on a passable
+    road (left out).
+
+    Examples
+    --------
+    >>> from routing.graph import lattice_edges, build_graph
+    >>> G = build_graph(lattice_edges(1, 4))
+    >>> times, off = station_reach(G, {"s": 0}, cutoff=20)
+    >>> sorted(times.items()), off
+    ([(0, 0.0), (1, 10.0), (2, 20.0)], [])
+    """
+    if index is None and any(needs_index(G, loc) for loc in stations.values()):
+        index = SnapIndex(G)
+    snaps, off_network = [], []
+    for sid, loc in stations.items():
+        try:
+            snaps.append(locate(G, loc, weight=weight, index=index))
+        except SnapError:
+            off_network.append(sid)
+    times = reach_times(G, snaps, weight=weight, cutoff=cutoff) if snaps else {}
+    return times, off_network
+
+
+def point_times(
+    G: nx.MultiDiGraph,
+    index: SnapIndex,
+    times: Mapping[Hashable, float],
+    xy: np.ndarray,
+    *,
+    weight: Weight = TRUCK,
+    max_snap_m: float = DEFAULTS.snap_max_distance_m,
+) -> np.ndarray:
+    """
+    Travel cost to each (lon, lat) point via its nearest road, given node `times`.
+
+    Each point joins its nearest road (any road, as a building fronts it); its cost is the
+    better end node's time plus the share of that edge driven, in a passable direction;
+    ``inf`` when unreached or farther than `max_snap_m` from every road. One nearest-edge
+    query for all points: no per-point snapping or search.
+    """
+    if len(xy) == 0:
+        return np.zeros(0)
+    pts = index.proj.to_metric(shapely.points(xy))
+    (pi, ei), dist = index.tree.query_nearest(pts, return_distance=True, all_matches=False)
+    out = np.full(len(xy), np.inf)
+    lines = index.lines_m[ei]
+    frac = shapely.line_locate_point(lines, pts[pi], normalized=True)
+    cost = edge_cost(weight)
+    for p, e, f, d in zip(pi, ei, frac, dist, strict=True):
+        if d > max_snap_m:
+            continue
+        u, v, k = index.edges[e]
+        best = np.inf
+        c = cost(u, v, k, G[u][v][k])
+        if c is not None and u in times:
+            best = min(best, times[u] + c * f)
+        if u != v and G.has_edge(v, u, k):
+            c = cost(v, u, k, G[v][u][k])
+            if c is not None and v in times:
+                best = min(best, times[v] + c * (1 - f))
+        out[p] = min(out[p], best)
+    return out

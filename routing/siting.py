@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from routing.errors import SnapError
 from routing.paths import reach_times
 from routing.snap import SnapIndex, locate
 from routing.weights import TRUCK, Weight
@@ -25,6 +26,7 @@ class SitingChoice:
     covered_before: int
     covered_after: int
     targets: int
+    """Targets placed on the passable network (the others cannot be covered)."""
 
 
 def suggest_stations(
@@ -84,7 +86,12 @@ def suggest_stations(
         raise ValueError(msg)
     if index is None:
         index = SnapIndex(G)
-    target_snaps = {t: locate(G, loc, weight=weight, index=index) for t, loc in targets.items()}
+    target_snaps = {}
+    for t, loc in targets.items():
+        try:
+            target_snaps[t] = locate(G, loc, weight=weight, index=index)
+        except SnapError:  # off the passable network: no station can cover it
+            continue
 
     def reached(snaps) -> set[Hashable]:
         times = reach_times(G, snaps, weight=weight, cutoff=travel_s)

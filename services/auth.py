@@ -18,10 +18,10 @@ from typing import Annotated
 import jwt
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from layers.scope import Scope
-from services.deps import get_conn
-from services.errors import FireSafetyError
+from services.errors import FireSafetyError, ServiceUnavailable
 
 WIDE_ROLES = frozenset({"admin", "dispatcher", "planner"})
 GRID_ROLES = frozenset({"street_officer", "grid_worker", "inspector"})
@@ -75,25 +75,50 @@ def mint_token(key: str, *, user_id: int, role: str, ttl_s: int = TOKEN_TTL_S) -
 #: Seconds a resolved caller (role, grids) is reused by one worker before it is read again;
 #: a role or grid change, or a deactivation, takes effect within this delay.
 CALLER_TTL_S = 5.0
-_CALLERS: dict[tuple, tuple[float, Caller]] = {}
+_CALLERS: dict[tuple[str, int], tuple[float, Caller]] = {}
 
 
-async def caller_for_user(conn: AsyncConnection, user_id: int) -> Caller:
-    """Load a user and derive their scope from role and grids (cached for CALLER_TTL_S)."""
+def user_id_from_header(header: str, key: str) -> int | None:
+    """The user id of a valid bearer token, None without a token; Unauthorized otherwise."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("use 'Authorization: Bearer <token>'")
+    try:
+        claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        return int(claims["sub"])
+    except (jwt.PyJWTError, ValueError) as e:
+        raise Unauthorized from e
+
+
+async def caller_from_header(header: str, *, key: str, pool: AsyncConnectionPool) -> Caller:
+    """The caller a request's Authorization header names (the public when there is none).
+
+    The public costs no database round trip, and a signed-in caller is read at most once
+    per CALLER_TTL_S per worker.
+    """
+    user_id = user_id_from_header(header, key)
+    if user_id is None:
+        return PUBLIC
     now = time.monotonic()
-    info = conn.info
-    key = (info.host, info.port, info.dbname, user_id)
-    hit = _CALLERS.get(key)
+    cache_key = (pool.conninfo, user_id)
+    hit = _CALLERS.get(cache_key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    caller = await _load_caller(conn, user_id)
+    try:
+        async with pool.connection(timeout=5) as conn:
+            caller = await _load_caller(conn, user_id)
+    except PoolTimeout as e:
+        raise ServiceUnavailable from e
     if len(_CALLERS) > 10_000:
         _CALLERS.clear()
-    _CALLERS[key] = (now + CALLER_TTL_S, caller)
+    _CALLERS[cache_key] = (now + CALLER_TTL_S, caller)
     return caller
 
 
 async def _load_caller(conn: AsyncConnection, user_id: int) -> Caller:
+    """Load a user and derive their scope from role and grids."""
     cur = await conn.execute(
         "SELECT u.username, u.role, u.active, u.unit_id, un.grid_id, "
         "       coalesce(array_agg(ug.grid_id) FILTER (WHERE ug.grid_id IS NOT NULL), '{}') "
@@ -118,21 +143,15 @@ async def _load_caller(conn: AsyncConnection, user_id: int) -> Caller:
     return Caller(user_id=user_id, username=username, role=role, scope=scope)
 
 
-async def get_caller(request: Request, conn: Annotated[AsyncConnection, Depends(get_conn)]) -> Caller:
-    """The caller of this request (the public when no token is sent)."""
-    header = request.headers.get("authorization", "")
-    if not header:
-        return PUBLIC
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("use 'Authorization: Bearer <token>'")
-    try:
-        claims = jwt.decode(token, request.app.state.secret_key, algorithms=["HS256"],
-                            options={"require": ["exp", "sub"]})
-        user_id = int(claims["sub"])
-    except (jwt.PyJWTError, ValueError) as e:
-        raise Unauthorized from e
-    return await caller_for_user(conn, user_id)
+async def get_caller(request: Request) -> Caller:
+    """The caller of this request, resolved once per request (the public without a token)."""
+    cached = getattr(request.state, "caller", None)
+    if cached is None:
+        cached = await caller_from_header(request.headers.get("authorization", ""),
+                                          key=request.app.state.secret_key,
+                                          pool=request.app.state.pool)
+        request.state.caller = cached
+    return cached
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

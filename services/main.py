@@ -15,7 +15,16 @@ from services.auth import secret_key
 from services.errors import add_exception_handlers
 from services.ogc import LazyOgc, OgcService
 from services.road_graph import RoadGraphState
-from services.routers import coverage, health, ogc_tiles, patrol_lists, patrols, routing, siting, tiles
+from services.routers import (
+    coverage,
+    health,
+    ogc_tiles,
+    patrol_lists,
+    patrols,
+    routing,
+    siting,
+    tiles,
+)
 from services.settings import APISettings
 
 logger = logging.getLogger("firetwin")

@@ -34,7 +34,7 @@ from layers.catalogue import BY_ID, CATALOGUE
 from layers.ogc_config import build_config
 from layers.provider import CALLER, CallerContext
 from layers.scope import fields_for, visible
-from services.auth import PUBLIC, Caller, Unauthorized, caller_for_user
+from services.auth import Caller, Unauthorized, caller_from_header
 
 LOGGER = logging.getLogger(__name__)
 
@@ -109,30 +109,13 @@ class OgcService:
     # --------------------------------------------------------------- callers
 
     async def caller(self, request: Request) -> Caller:
-        """The caller, resolved once per request."""
+        """The caller, resolved once per request (services.auth)."""
         if (cached := getattr(request.state, "caller", None)) is not None:
             return cached
-        caller = await self._resolve_caller(request)
+        caller = await caller_from_header(request.headers.get("authorization", ""),
+                                          key=self.secret_key, pool=self.pool)
         request.state.caller = caller
         return caller
-
-    async def _resolve_caller(self, request: Request) -> Caller:
-        import jwt
-
-        header = request.headers.get("authorization", "")
-        if not header:
-            return PUBLIC
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("use 'Authorization: Bearer <token>'")
-        try:
-            claims = jwt.decode(token, self.secret_key, algorithms=["HS256"],
-                                options={"require": ["exp", "sub"]})
-            user_id = int(claims["sub"])
-        except (jwt.PyJWTError, ValueError) as e:
-            raise Unauthorized from e
-        async with self.pool.connection(timeout=5) as conn:
-            return await caller_for_user(conn, user_id)
 
     # -------------------------------------------------------------- dispatch
 

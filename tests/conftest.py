@@ -7,9 +7,11 @@ test a connection inside a transaction that is rolled back afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg
 import pytest
 from psycopg import sql
@@ -26,6 +28,15 @@ def _create_database_if_missing(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as c:
         if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+@asynccontextmanager
+async def app_client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on a started FireTwin app (lifespan run: pool, tiles, OGC)."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            yield c
 
 
 def fresh_sibling_database(db_url: str, suffix: str, *, migrated: bool = True) -> str:

@@ -76,3 +76,15 @@ async def high_risk_units(conn: AsyncConnection) -> tuple[str, list[dict]]:
         rule = "key units and red-coded units (no risk scores yet)"
     return rule, [{"id": r[0], "code": r[1], "name": r[2], "lon": r[3], "lat": r[4]}
                   for r in rows]
+
+
+async def hydrants_in_service(
+    conn: AsyncConnection, *, bbox: tuple[float, float, float, float] | None = None
+) -> list[tuple[float, float]]:
+    """(lon, lat) of in-service hydrants, optionally within a lon/lat bbox."""
+    sql = ("SELECT ST_X(geom), ST_Y(geom) FROM firetwin.facility "
+           "WHERE kind = 'hydrant' AND status = 'in_service'")
+    if bbox is not None:
+        sql += " AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+    cur = await conn.execute(sql, bbox)
+    return [(r[0], r[1]) for r in await cur.fetchall()]

@@ -24,9 +24,8 @@ from shapely.ops import substring
 
 from gis.queries import roads
 from routing import DEFAULTS, SnapIndex, band_polygons, check_buildings, first_due_areas, weight_for
+from routing.coverage import point_times, station_reach
 from routing.errors import SnapError
-from routing.paths import reach_times
-from routing.snap import locate
 from routing.weights import Weight, edge_cost
 from services.deps import ConnDep
 from services.errors import BadRequest
@@ -112,44 +111,6 @@ async def _points(conn: Any, sql: str) -> np.ndarray:
     return np.array([(r[0], r[1]) for r in rows], dtype=float).reshape(-1, 2)
 
 
-def _point_times(
-    G: nx.MultiDiGraph,
-    index: SnapIndex,
-    times: Mapping[Hashable, float],
-    weight: Weight,
-    xy: np.ndarray,
-    max_m: float = DEFAULTS.snap_max_distance_m,
-) -> np.ndarray:
-    """Truck travel time to each (lon, lat) point via the nearest road (inf if unreached).
-
-    Each point joins its nearest road (any road, as a building fronts it); the time is the
-    better end node's reach time plus the share of that edge driven, in a passable
-    direction. One nearest-edge query for all points: no per-point snapping or search.
-    """
-    if len(xy) == 0:
-        return np.zeros(0)
-    pts = index.proj.to_metric(shapely.points(xy))
-    (pi, ei), dist = index.tree.query_nearest(pts, return_distance=True, all_matches=False)
-    out = np.full(len(xy), np.inf)
-    lines = index.lines_m[ei]
-    frac = shapely.line_locate_point(lines, pts[pi], normalized=True)
-    cost = edge_cost(weight)
-    for p, e, f, d in zip(pi, ei, frac, dist, strict=True):
-        if d > max_m:
-            continue
-        u, v, k = index.edges[e]
-        best = np.inf
-        c = cost(u, v, k, G[u][v][k])
-        if c is not None and u in times:
-            best = min(best, times[u] + c * f)
-        if u != v and G.has_edge(v, u, k):
-            c = cost(v, u, k, G[v][u][k])
-            if c is not None and v in times:
-                best = min(best, times[v] + c * (1 - f))
-        out[p] = min(out[p], best)
-    return out
-
-
 def _summary(
     G: nx.MultiDiGraph,
     index: SnapIndex,
@@ -160,16 +121,10 @@ def _summary(
 ) -> dict:
     standard, turnout = DEFAULTS.response_standard_s, DEFAULTS.turnout_s
     band = standard - turnout
-    snaps, off_network = [], []
-    for sid, loc in stations.items():
-        try:
-            snaps.append(locate(G, loc, weight=weight, index=index))
-        except SnapError:
-            off_network.append(sid)
-    times = reach_times(G, snaps, weight=weight, cutoff=band) if snaps else {}
+    times, off_network = station_reach(G, stations, weight=weight, cutoff=band, index=index)
 
     def share(xy: np.ndarray) -> dict:
-        t = _point_times(G, index, times, weight, xy)
+        t = point_times(G, index, times, xy, weight=weight)
         reached = int((t <= band).sum())
         total = len(xy)
         return {"total": total, "reached": reached,
@@ -376,11 +331,6 @@ _BUILDINGS_SQL = """
     SELECT id, height_m, use, ST_AsBinary(geom) FROM firetwin.building
     WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) ORDER BY id LIMIT %s
 """
-_HYDRANTS_SQL = """
-    SELECT ST_X(geom), ST_Y(geom) FROM firetwin.facility
-    WHERE kind = 'hydrant' AND status = 'in_service'
-      AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)
-"""
 
 
 def _problem(p: Any) -> dict:
@@ -406,8 +356,7 @@ async def read_fire_lanes(
     if not rows:
         return {"type": "FeatureCollection", "features": [], "count": 0}
     m = HYDRANT_MARGIN_DEG
-    cur = await conn.execute(_HYDRANTS_SQL, (minx - m, miny - m, maxx + m, maxy + m))
-    hydrants = [(r[0], r[1]) for r in await cur.fetchall()]
+    hydrants = await roads.hydrants_in_service(conn, bbox=(minx - m, miny - m, maxx + m, maxy + m))
     net = await request.app.state.road_graph.current(conn)
     blocked = await roads.blocked_edge_ids(conn)
     frame = gpd.GeoDataFrame(

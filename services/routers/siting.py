@@ -37,30 +37,17 @@ async def read_station_siting(
     existing = {s["id"]: (s["lon"], s["lat"]) for s in stations}
     w = weight_for("truck", closed_edges=closed)
 
-    def _run():
-        # Targets that cannot be placed on a passable road are left out (and counted).
-        from routing import SnapError
-        from routing.snap import locate
-
-        placeable = {}
-        for k, loc in targets.items():
-            try:
-                locate(net.graph, loc, weight=w, index=net.index)
-                placeable[k] = loc
-            except SnapError:
-                continue
-        return placeable, suggest_stations(
-            net.graph, placeable, existing, n_new=n, travel_s=travel_s,
-            max_candidates=max_candidates, weight=w, index=net.index)
-
-    placeable, choices = await asyncio.to_thread(_run)
+    choices = await asyncio.to_thread(
+        suggest_stations, net.graph, targets, existing, n_new=n, travel_s=travel_s,
+        max_candidates=max_candidates, weight=w, index=net.index)
+    placed = choices[0].targets if choices else None
     by_id = {u["id"]: u for u in units}
     return {
         "type": "FeatureCollection",
         "rule": rule,
         "travel_s": travel_s,
-        "targets": len(placeable),
-        "targets_off_network": len(targets) - len(placeable),
+        "targets": len(targets),
+        "targets_off_network": None if placed is None else len(targets) - placed,
         "features": [{
             "type": "Feature", "id": i + 1,
             "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},

@@ -8,13 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 
 from gis.errors import InvalidInputError
 from layers.catalogue import CATALOGUE, Layer, get_layer
 from layers.scope import Scope, visible
-from services.auth import PUBLIC, Caller, get_caller
-from services.errors import BadRequest, NotFound, ServiceUnavailable
+from services.auth import Caller, get_caller
+from services.errors import BadRequest, NotFound
 from tiles.service import TileResult, TileService
 from tiles.settings import MVTSettings
 from tiles.tilejson import style, tilejson
@@ -51,15 +50,8 @@ def tile_service(request: Request) -> TileService:
     return _service_for(request.app)
 
 
-async def get_tile_caller(request: Request) -> Caller:
-    """The caller; the public (no token) costs no database round trip."""
-    if not request.headers.get("authorization"):
-        return PUBLIC
-    try:
-        async with request.app.state.pool.connection(timeout=5) as conn:
-            return await get_caller(request, conn)
-    except PoolTimeout as e:
-        raise ServiceUnavailable from e
+#: The caller of a tile request: the public (no token) costs no database round trip.
+get_tile_caller = get_caller
 
 
 TileCallerDep = Annotated[Caller, Depends(get_tile_caller)]

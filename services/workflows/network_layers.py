@@ -22,36 +22,27 @@ from psycopg import AsyncConnection
 
 from gis.grid import RES_BLOCK, cell_boundary, cells_for_points
 from gis.queries import roads
-from routing import DEFAULTS, SnapError, check_buildings, weight_for
-from routing.paths import reach_times
-from routing.snap import locate
+from routing import DEFAULTS, check_buildings, weight_for
+from routing.coverage import point_times, station_reach
 from services.road_graph import RoadNetwork
-from services.routers.coverage import _point_times
 
 _UNITS_SQL = ("SELECT ST_X(geom), ST_Y(geom), (category = 'key_unit' OR colour_code = 'red') "
               "FROM firetwin.unit")
 _BUILDINGS_SQL = ("SELECT id, height_m, use, ST_AsBinary(geom), ST_X(ST_PointOnSurface(geom)), "
                   "ST_Y(ST_PointOnSurface(geom)) FROM firetwin.building ORDER BY id")
-_HYDRANTS_SQL = ("SELECT ST_X(geom), ST_Y(geom) FROM firetwin.facility "
-                 "WHERE kind = 'hydrant' AND status = 'in_service'")
 
 
 def _gaps(net: RoadNetwork, stations, weight, units, buildings) -> list[dict]:
     band = DEFAULTS.response_standard_s - DEFAULTS.turnout_s
-    snaps = []
-    for loc in stations:
-        try:
-            snaps.append(locate(net.graph, loc, weight=weight, index=net.index))
-        except SnapError:
-            continue
-    times = reach_times(net.graph, snaps, weight=weight, cutoff=band) if snaps else {}
+    times, _ = station_reach(net.graph, dict(enumerate(stations)), weight=weight, cutoff=band,
+                             index=net.index)
     cells: dict[int, Counter] = {}
     best: dict[int, float] = {}
     for kind, xy, flags in (("units", units[:, :2], units[:, 2]),
                             ("buildings", buildings, np.zeros(len(buildings)))):
         if len(xy) == 0:
             continue
-        t = _point_times(net.graph, net.index, times, weight, xy)
+        t = point_times(net.graph, net.index, times, xy, weight=weight)
         miss = t > band
         if not miss.any():
             continue
@@ -75,7 +66,7 @@ async def refresh_network_layers(conn: AsyncConnection, net: RoadNetwork) -> dic
     stations = [(s["lon"], s["lat"]) for s in await roads.stations_for_dispatch(conn)]
     units = np.array(await (await conn.execute(_UNITS_SQL)).fetchall(), dtype=float).reshape(-1, 3)
     brows = await (await conn.execute(_BUILDINGS_SQL)).fetchall()
-    hydrants = [(r[0], r[1]) for r in await (await conn.execute(_HYDRANTS_SQL)).fetchall()]
+    hydrants = await roads.hydrants_in_service(conn)
     bxy = np.array([(r[4], r[5]) for r in brows], dtype=float).reshape(-1, 2)
     gaps = await asyncio.to_thread(_gaps, net, stations, truck, units, bxy)
     reports = []

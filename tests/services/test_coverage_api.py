@@ -10,7 +10,6 @@ false) runs 300 m north from node 0 to a dead end beside building A; building B 
 from __future__ import annotations
 
 import geopandas as gpd
-import httpx
 import psycopg
 import pytest
 from shapely.geometry import LineString, Point, shape
@@ -20,7 +19,7 @@ from routing import lattice_edges
 from routing._geo import LocalProjection
 from services.main import create_app
 from services.routers import coverage as coverage_router
-from tests.conftest import fresh_sibling_database
+from tests.conftest import app_client, fresh_sibling_database
 
 pytestmark = pytest.mark.postgis
 
@@ -89,10 +88,8 @@ def net_db(db_url):
 @pytest.fixture
 async def client(net_db):
     app = create_app(database_url_override=net_db[0])
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            yield c
+    async with app_client(app) as c:
+        yield c
 
 
 async def _coverage(client, **params):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from fastapi import APIRouter
 
 from gis.errors import ConflictError, InvalidInputError
 from services.errors import NotFound
 from services.main import create_app
+from tests.conftest import app_client
 
 pytestmark = pytest.mark.postgis
 
@@ -35,10 +35,8 @@ async def client(db_url):
         raise RuntimeError("secret internals: password=hunter2")
 
     app.include_router(boom)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            yield c
+    async with app_client(app) as c:
+        yield c
 
 
 async def test_health_reports_database_and_versions(client):
@@ -58,10 +56,8 @@ async def test_health_reports_database_and_versions(client):
 
 async def test_health_is_503_when_database_unreachable():
     app = create_app(database_url_override="postgresql://nobody:x@127.0.0.1:9/none")
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            r = await c.get("/health")
+    async with app_client(app) as c:
+        r = await c.get("/health")
     assert r.status_code == 503
     assert r.json()["database"] == "unreachable"
 

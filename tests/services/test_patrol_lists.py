@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import geopandas as gpd
-import httpx
 import psycopg
 import pytest
 from shapely.geometry import Point, box
@@ -14,7 +13,7 @@ from gis.bulk import copy_frame
 from routing import build_graph, lattice_edges
 from services.auth import mint_token
 from services.main import create_app
-from tests.conftest import fresh_sibling_database
+from tests.conftest import app_client, fresh_sibling_database
 
 pytestmark = pytest.mark.postgis
 
@@ -77,12 +76,10 @@ def patrol_db(db_url):
 @pytest.fixture
 async def client(patrol_db):
     app = create_app(database_url_override=patrol_db[0])
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            c.token = lambda uid, role: {  # type: ignore[attr-defined]
-                "Authorization": f"Bearer {mint_token(app.state.secret_key, user_id=uid, role=role)}"}
-            yield c
+    async with app_client(app) as c:
+        c.token = lambda uid, role: {  # type: ignore[attr-defined]
+            "Authorization": f"Bearer {mint_token(app.state.secret_key, user_id=uid, role=role)}"}
+        yield c
 
 
 async def test_due_stops_follow_cadence_and_are_routed(client, patrol_db):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import geopandas as gpd
-import httpx
 import networkx as nx
 import psycopg
 import pytest
@@ -12,7 +11,7 @@ from shapely.geometry import Point
 from gis.bulk import copy_frame
 from routing import build_graph, lattice_edges
 from services.main import create_app
-from tests.conftest import fresh_sibling_database
+from tests.conftest import app_client, fresh_sibling_database
 
 pytestmark = pytest.mark.postgis
 
@@ -43,10 +42,8 @@ def net_db(db_url):
 @pytest.fixture
 async def client(net_db):
     app = create_app(database_url_override=net_db[0])
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            yield c
+    async with app_client(app) as c:
+        yield c
 
 
 def _mid(edges, edge_id):
