@@ -213,6 +213,8 @@ class Unit(Feature, Base):
     responsible_phone: Mapped[str | None] = mapped_column(String(32))
     manager_person: Mapped[str | None] = mapped_column(String(64))
     colour_code: Mapped[str] = mapped_column(String(8), server_default="green")
+    colour_reason: Mapped[str | None] = mapped_column(Text)
+    colour_updated_at: Mapped[datetime | None]
     management_level: Mapped[int | None] = mapped_column(SmallInteger)
     floor_area_m2: Mapped[float | None] = mapped_column(Double)
     employees: Mapped[int | None]
@@ -294,6 +296,12 @@ class Hazard(Feature, Base):
     rechecked_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    escalations: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    escalated_at: Mapped[datetime | None]
+    next_escalation_at: Mapped[datetime | None]
+    temporary_control: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    street_coordination: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     geom: Mapped[WKBElement] = _geom("POINT")
 
 
@@ -317,7 +325,80 @@ class HazardEvent(Feature, Base):
     actor_name: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    version: Mapped[int | None] = mapped_column(Integer)
+    tier: Mapped[str | None] = mapped_column(String(8))
     geom: Mapped[WKBElement | None] = _geom("POINT", nullable=True)
+
+
+class HazardCodeCounter(Base):
+    """Last sequence number of hazard codes per region-type-risk prefix (seed 002)."""
+
+    __tablename__ = "hazard_code_counter"
+
+    prefix: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+
+
+class Notification(Base):
+    """A message to a user: escalations, supervision, assignments, department calls."""
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(_fk("app_user", ondelete="CASCADE"))
+    hazard_id: Mapped[int | None] = mapped_column(_fk("hazard", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+
+
+class HazardDepartment(Base):
+    """吹哨报到: a department called to a multi-department hazard, and when it reported in."""
+
+    __tablename__ = "hazard_department"
+
+    hazard_id: Mapped[int] = mapped_column(_fk("hazard", ondelete="CASCADE"), primary_key=True)
+    department: Mapped[str] = mapped_column(String(32), primary_key=True)
+    called_at: Mapped[datetime]
+    called_by_user_id: Mapped[int | None] = mapped_column(_fk("app_user"))
+    reported_at: Mapped[datetime | None]
+    reported_by_user_id: Mapped[int | None] = mapped_column(_fk("app_user"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """A client's submission key: a repeated submission is refused, never stored twice."""
+
+    __tablename__ = "idempotency_key"
+
+    actor: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    hazard_id: Mapped[int | None] = mapped_column(_fk("hazard", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """An uploaded photo or evidence file, stored content-addressed in the media directory."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int]
+    uploaded_by_user_id: Mapped[int | None] = mapped_column(_fk("app_user"))
+    uploaded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RateEvent(Base):
+    """One rate-limited action (public reports) by bucket, shared by all API workers."""
+
+    __tablename__ = "rate_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(80), index=True)
+    at: Mapped[datetime]
 
 
 class WorkOrder(Base):
@@ -336,6 +417,8 @@ class WorkOrder(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="open")
     amount_cny: Mapped[float | None] = mapped_column(Double)
     note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    legal_basis: Mapped[str | None] = mapped_column(Text)
 
 
 class Inspection(Feature, Base):
@@ -356,6 +439,7 @@ class Inspection(Feature, Base):
     result: Mapped[str] = mapped_column(String(16))
     hazards_found: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     distance_from_unit_m: Mapped[float | None] = mapped_column(Double)
+    location_flagged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     note: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[WKBElement] = _geom("POINT")
 

@@ -95,9 +95,43 @@ HOT_WORK_KINDS = ("welding", "cutting", "grinding", "open_flame", "hot_melt")
 ROAD_CLASSES = ("trunk", "primary", "secondary", "tertiary", "residential", "service", "lane")
 
 ROLES = (
-    "admin", "dispatcher", "planner", "street_officer", "grid_worker", "inspector",
-    "unit_manager", "public",
+    "admin", "dispatcher", "planner", "street_officer", "community_admin", "grid_worker",
+    "inspector", "unit_manager", "public",
 )
+
+# 吹哨报到: departments a street can call to a multi-department hazard.
+DEPARTMENTS = (
+    "fire_rescue",  # 消防救援
+    "emergency_management",  # 应急管理
+    "market_supervision",  # 市场监管
+    "urban_management",  # 城管执法
+    "housing_construction",  # 住建
+    "public_security",  # 公安派出所
+    "power_supply",  # 供电
+    "gas_utility",  # 燃气公司
+    "property_management",  # 物业
+)
+NOTIFICATION_KINDS = (
+    "assigned", "escalated", "supervision", "immediate_report", "department_called",
+    "overdue", "rejected_recheck",
+)
+
+# The "type" and "risk" parts of a hazard code (seed 002: region-type-risk-sequence).
+CATEGORY_LABEL_ZH = {
+    "fire_passage": "通道",
+    "ebike": "电动车",
+    "electrical": "电气",
+    "gas": "燃气",
+    "fire_facility": "设施",
+    "building_structure": "建筑",
+    "hot_work": "动火",
+    "hazardous_materials": "危化",
+    "management": "管理",
+    "public_facility": "公共",
+    "vulnerable_groups": "特殊人群",
+    "seasonal": "季节",
+}
+TIER_LABEL_ZH = {"blue": "低", "yellow": "中", "orange": "较高", "red": "高"}
 
 RISK_TIERS = ("low", "medium", "high", "very_high")
 

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-CATEGORY_LABEL = {  # the "type" part of a hazard code (seed 002: region-type-risk-sequence)
-    "fire_passage": "通道",
-    "ebike": "电动车",
-    "electrical": "电气",
-    "gas": "燃气",
-    "fire_facility": "设施",
-    "building_structure": "建筑",
-    "hot_work": "动火",
-    "hazardous_materials": "危化",
-    "management": "管理",
-    "public_facility": "公共",
-    "vulnerable_groups": "特殊人群",
-    "seasonal": "季节",
-}
-TIER_LABEL = {"blue": "低", "yellow": "中", "orange": "较高", "red": "高"}
+from gis.vocab import CATEGORY_LABEL_ZH as CATEGORY_LABEL
+from gis.vocab import TIER_LABEL_ZH as TIER_LABEL
+
 TITLE = {
     "fire_lane_blocked": "消防车通道被占用",
     "exit_blocked": "安全出口被封堵",
