@@ -68,6 +68,7 @@ class Layer:
     maxzoom: int = 22
     simplify: bool = False  # simplify geometry by zoom in tiles (lines and polygons)
     writable: bool = False  # OGC API Features Part 4 transactions
+    unit_column: str | None = None  # the view's unit id column: unit managers see their rows
     schema: str = field(default="layers")
 
     @property
@@ -87,6 +88,7 @@ _RISK_COLOUR = ["interpolate", ["linear"], ["get", "score"], 0, "#1a9641", 40, "
 CATALOGUE: tuple[Layer, ...] = (
     Layer(
         id="hazards",
+        unit_column="unit_id",
         title="Fire hazards",
         title_zh="隐患",
         description="Reported fire-safety hazards with tier, lifecycle status and deadlines.",
@@ -126,6 +128,7 @@ CATALOGUE: tuple[Layer, ...] = (
     ),
     Layer(
         id="sensors",
+        unit_column="unit_id",
         title="IoT sensors",
         title_zh="物联感知设备",
         description="Smoke, gas, electrical, cable, hydrant-pressure and e-bike sensors, live state.",
@@ -143,6 +146,7 @@ CATALOGUE: tuple[Layer, ...] = (
     ),
     Layer(
         id="risk",
+        unit_column="unit_id",
         title="Fire risk per unit",
         title_zh="单位火灾风险",
         description="Latest fire-risk score 0–100 and tier per unit, with top factors.",
@@ -206,6 +210,7 @@ CATALOGUE: tuple[Layer, ...] = (
     ),
     Layer(
         id="units",
+        unit_column="id",
         title="Units and places",
         title_zh="单位/场所",
         description="Enterprises and places with category and red/yellow/green colour code.",
@@ -255,6 +260,7 @@ CATALOGUE: tuple[Layer, ...] = (
     ),
     Layer(
         id="incidents",
+        unit_column="unit_id",
         title="Fire incidents",
         title_zh="火灾警情",
         description="Fires and alarms with time, cause and unit.",
@@ -270,6 +276,7 @@ CATALOGUE: tuple[Layer, ...] = (
     ),
     Layer(
         id="hot-work",
+        unit_column="unit_id",
         title="Hot-work permits",
         title_zh="明火作业报备",
         description="Reported hot work (welding, cutting, open flame) with its time window.",

@@ -1,10 +1,16 @@
 """Authentication and the caller's scope.
 
-Callers present ``Authorization: Bearer <token>``: a JWT (HS256) naming the user, minted by
-``firetwin users token USERNAME`` or the login endpoint. No token means the public. The scope
-follows the role: admin, dispatcher and planner see every grid; street officers, grid workers and
-inspectors see the grids assigned to them (``user_grid``); a unit safety manager sees the grid of
-its unit; the public sees public layers only (see layers/scope.py).
+Callers present ``Authorization: Bearer <token>``: a JWT (HS256) naming the user, minted by the
+OAuth2 password login (``POST /api/auth/token``, argon2id password hashes) or by
+``firetwin users token USERNAME``. No token means the public. The scope follows the role:
+
+- admin (district) and dispatcher: every grid, personal data shown;
+- planner: every grid, personal data left out (aggregates and analysis);
+- street officer: every grid of its street (``app_user.region_id``) plus assigned grids;
+- community admin: every grid of its community plus assigned grids;
+- grid worker and inspector: their assigned grids (``user_grid``);
+- unit manager: its own unit's rows only;
+- public: published rows of public layers, no personal data (see layers/scope.py).
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ from layers.scope import Scope
 from services.errors import FireSafetyError, ServiceUnavailable
 
 WIDE_ROLES = frozenset({"admin", "dispatcher", "planner"})
-GRID_ROLES = frozenset({"street_officer", "grid_worker", "inspector"})
+GRID_ROLES = frozenset({"street_officer", "community_admin", "grid_worker", "inspector"})
+#: Roles that see personal data (names, phone numbers) of the rows in their scope.
+PERSONAL_DATA_ROLES = frozenset({"admin", "dispatcher", "street_officer", "community_admin",
+                                 "grid_worker", "inspector", "unit_manager"})
 TOKEN_TTL_S = 12 * 3600
 
 
@@ -63,6 +72,38 @@ def secret_key(home: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+_HASHER = None
+
+
+def _hasher():
+    global _HASHER
+    if _HASHER is None:
+        from argon2 import PasswordHasher
+
+        _HASHER = PasswordHasher()
+    return _HASHER
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of a password (never store the password itself)."""
+    if len(password) < 8:
+        msg = "password must be at least 8 characters"
+        raise ValueError(msg)
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether the password matches the stored hash (False without a hash)."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    if not password_hash:
+        return False
+    try:
+        return _hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def mint_token(key: str, *, user_id: int, role: str, ttl_s: int = TOKEN_TTL_S) -> str:
@@ -120,24 +161,24 @@ async def caller_from_header(header: str, *, key: str, pool: AsyncConnectionPool
 async def _load_caller(conn: AsyncConnection, user_id: int) -> Caller:
     """Load a user and derive their scope from role and grids."""
     cur = await conn.execute(
-        "SELECT u.username, u.role, u.active, u.unit_id, un.grid_id, "
-        "       coalesce(array_agg(ug.grid_id) FILTER (WHERE ug.grid_id IS NOT NULL), '{}') "
-        "FROM firetwin.app_user u "
-        "LEFT JOIN firetwin.user_grid ug ON ug.user_id = u.id "
-        "LEFT JOIN firetwin.unit un ON un.id = u.unit_id "
-        "WHERE u.id = %s GROUP BY u.id, un.grid_id",
+        "SELECT u.username, u.role, u.active, u.unit_id, "
+        "  ARRAY(SELECT grid_id FROM firetwin.user_grid WHERE user_id = u.id "
+        "        UNION SELECT g.id FROM firetwin.grid g "
+        "        WHERE (u.role = 'street_officer' AND g.street_id = u.region_id) "
+        "           OR (u.role = 'community_admin' AND g.community_id = u.region_id)) "
+        "FROM firetwin.app_user u WHERE u.id = %s",
         (user_id,),
     )
     row = await cur.fetchone()
     if row is None or not row[2]:
         raise Unauthorized
-    username, role, _active, _unit_id, unit_grid, grids = row
+    username, role, _active, unit_id, grids = row
     if role in WIDE_ROLES:
-        scope = Scope.everything()
+        scope = Scope.everything(personal=role in PERSONAL_DATA_ROLES)
     elif role in GRID_ROLES:
         scope = Scope.for_grids(set(grids))
     elif role == "unit_manager":
-        scope = Scope.for_grids({unit_grid} if unit_grid is not None else set())
+        scope = Scope.for_units({unit_id} if unit_id is not None else set())
     else:
         scope = Scope.public()
     return Caller(user_id=user_id, username=username, role=role, scope=scope)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,12 +13,17 @@ from psycopg_pool import AsyncConnectionPool
 from gis.db import database_url
 from gis.settings import DatabaseSettings
 from services.auth import secret_key
+from services.clock import SystemClock
 from services.errors import add_exception_handlers
 from services.ogc import LazyOgc, OgcService
 from services.road_graph import RoadGraphState
 from services.routers import (
+    attachments,
+    auth,
     coverage,
+    hazards,
     health,
+    notifications,
     ogc_tiles,
     patrol_lists,
     patrols,
@@ -26,6 +32,8 @@ from services.routers import (
     tiles,
 )
 from services.settings import APISettings
+from services.workflows.hazard_rules import HazardSettings
+from services.workflows.sweeper import run_forever
 
 logger = logging.getLogger("firetwin")
 
@@ -59,9 +67,13 @@ def create_app(
             url, base_url=f"{base}/ogc", pool=pool, secret_key=app.state.secret_key
         )
         ogc.service = None
+        sweeper = (asyncio.create_task(run_forever(pool, app.state.clock, app.state.hazard_settings))
+                   if settings.escalation_sweep else None)
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             await pool.close()
 
     app = FastAPI(
@@ -72,8 +84,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.secret_key = secret_key(db_settings.home)
+    app.state.clock = SystemClock()
+    app.state.hazard_settings = HazardSettings()
+    app.state.media_dir = settings.media_dir or (db_settings.home / "media")
     add_exception_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(hazards.router)
+    app.include_router(attachments.router)
+    app.include_router(notifications.router)
     app.include_router(tiles.router)
     app.include_router(routing.router)
     app.include_router(coverage.router)

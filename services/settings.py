@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,5 +20,11 @@ class APISettings(BaseSettings):
     )
     title: str = "FireTwin"
     cors_origins: list[str] = Field(default_factory=list)
+    media_dir: Path | None = Field(
+        default=None, description="Where uploaded photos go (default: <FIRETWIN_HOME>/media)."
+    )
+    escalation_sweep: bool = Field(
+        default=True, description="Sweep overdue hazards in the background (one worker at a time)."
+    )
     demo_seed: int = Field(default=42, description="Seed of the demo district loaded by make run.")
     demo_scale: float = Field(default=1.0, description="Scale of the demo district.")

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from gis import vocab
 from services.cli import app
 from tests.conftest import fresh_sibling_database
 
@@ -63,7 +64,7 @@ def test_db_reset_needs_confirmation_and_empties(run, cli_db_url):
     assert r.exit_code == 0
     with psycopg.connect(cli_db_url) as c:
         assert c.execute("SELECT count(*) FROM firetwin.unit").fetchone()[0] == 0
-        assert c.execute("SELECT count(*) FROM firetwin.role").fetchone()[0] == 8
+        assert c.execute("SELECT count(*) FROM firetwin.role").fetchone()[0] == len(vocab.ROLES)
 
 
 def test_import_csv_good_then_bad_file_stores_nothing(run, cli_db_url, tmp_path):
