@@ -81,7 +81,10 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _service(request: Request, exc: FireSafetyError) -> JSONResponse:
         if exc.status_code >= 500:
             logger.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": exc.user_msg}, status_code=exc.status_code)
+        headers = ({"Retry-After": str(exc.retry_after_s)}
+                   if getattr(exc, "retry_after_s", None) else None)
+        return JSONResponse({"detail": exc.user_msg}, status_code=exc.status_code,
+                            headers=headers)
 
     @app.exception_handler(GisError)
     async def _domain(request: Request, exc: GisError) -> JSONResponse:

@@ -24,6 +24,8 @@ from services.routers import (
     hazards,
     health,
     notifications,
+    open311,
+    public,
     ogc_tiles,
     patrol_lists,
     patrols,
@@ -93,6 +95,8 @@ def create_app(
     app.include_router(hazards.router)
     app.include_router(attachments.router)
     app.include_router(notifications.router)
+    app.include_router(public.router)
+    app.include_router(open311.router)
     app.include_router(tiles.router)
     app.include_router(routing.router)
     app.include_router(coverage.router)
