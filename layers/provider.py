@@ -5,7 +5,8 @@ scope travels in a context variable (``CALLER``) set by the service before it ca
 On top of pygeoapi's PostgreSQL provider this one
 
 - restricts rows to the scope (grids, or the layer's public filter) in ``query`` and ``get``;
-- hides personal fields from the public everywhere: output, queryables, ``properties``,
+- hides personal fields from the public (and from roles without personal data, e.g. planners)
+  everywhere: output, queryables, ``properties``,
   ``sortby`` and CQL2 filters (a filter on a hidden field is refused, so it cannot be used to
   probe values);
 - fixes pygeoapi's CQL2 spatial filters with a CRS84 storage CRS: pygeofilter reads the SRID
@@ -133,7 +134,7 @@ class FireTwinProvider(PostgreSQLProvider):
         return self.caller.scope
 
     def _hidden(self) -> set[str]:
-        if self.scope.is_public:
+        if not self.scope.personal:
             return {f.name for f in self.layer.fields if f.personal}
         return set()
 

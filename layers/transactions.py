@@ -29,7 +29,8 @@ from gis.indexing import index_geometry
 if TYPE_CHECKING:
     from layers.provider import FireTwinProvider
 
-WRITE_ROLES = frozenset({"admin", "dispatcher", "street_officer", "grid_worker", "inspector"})
+WRITE_ROLES = frozenset({"admin", "dispatcher", "street_officer", "community_admin", "grid_worker",
+                         "inspector"})
 DELETE_ROLES = frozenset({"admin"})
 EDITABLE = {"category", "subcategory", "tier", "title", "description", "source", "unit_id"}
 REQUIRED = ("category", "subcategory", "tier", "title")
