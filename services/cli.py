@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 import sys
 import time
@@ -120,9 +122,9 @@ def _redact(url: str) -> str:
 # ---------------------------------------------------------------------------------- demo
 
 
-def _table_count(url: str, table: str) -> int:
+def _table_count(url: str, table: str, *, schema: str = "firetwin") -> int:
     with connect(url) as conn:
-        return conn.execute(f"SELECT count(*) FROM firetwin.{table}").fetchone()[0]
+        return conn.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()[0]
 
 
 @app.command("demo")
@@ -223,6 +225,12 @@ def run(
     if _table_count(url, "unit") == 0:
         err.print("empty database: loading the demo district (once)…")
         demo(seed=api.demo_seed, scale=api.demo_scale, replace=False, if_empty=True)
+    if api.clock_at is None and _table_count(url, "unit_propensity", schema="demo_truth"):
+        from gis.demo.clock import REF_END
+
+        # The demo's history ends on its reference date: run the workflow clock from there.
+        os.environ["FIRETWIN_CLOCK_AT"] = REF_END.isoformat()
+        out.print(f"demo district: workflow clock starts at {REF_END:%Y-%m-%d %H:%M %z}")
     out.print(f"FireTwin on http://{host or api.host}:{port or api.port}  (API docs at /docs)")
     serve(host=host, port=port, workers=1)
 

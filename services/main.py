@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from gis.db import database_url
 from gis.settings import DatabaseSettings
 from services.auth import secret_key
-from services.clock import SystemClock
+from services.clock import OffsetClock, SystemClock
 from services.errors import add_exception_handlers
 from services.ogc import LazyOgc, OgcService
 from services.road_graph import RoadGraphState
@@ -86,7 +86,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.secret_key = secret_key(db_settings.home)
-    app.state.clock = SystemClock()
+    app.state.clock = OffsetClock(settings.clock_at) if settings.clock_at else SystemClock()
     app.state.hazard_settings = HazardSettings()
     app.state.media_dir = settings.media_dir or (db_settings.home / "media")
     add_exception_handlers(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import Field
@@ -25,6 +26,11 @@ class APISettings(BaseSettings):
     )
     escalation_sweep: bool = Field(
         default=True, description="Sweep overdue hazards in the background (one worker at a time)."
+    )
+    clock_at: datetime | None = Field(
+        default=None,
+        description="Start the workflow clock at this instant (ISO 8601 with zone); real time "
+        "by default. `firetwin run` sets it to the demo's reference date for the demo district.",
     )
     demo_seed: int = Field(default=42, description="Seed of the demo district loaded by make run.")
     demo_scale: float = Field(default=1.0, description="Scale of the demo district.")

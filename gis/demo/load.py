@@ -62,6 +62,14 @@ def load_district(
         "UPDATE firetwin.region SET grid_id = firetwin.grid_for(geom) WHERE id BETWEEN %s AND %s",
         (int(ids.min()), int(ids.max())),
     )
+    # Open hazards get their escalation clock (the workflow sets it on every live write).
+    conn.execute(
+        "UPDATE firetwin.hazard SET next_escalation_at = CASE status "
+        "WHEN 'reported' THEN verify_due_at WHEN 'rectified' THEN recheck_due_at "
+        "ELSE rectify_due_at END "
+        "WHERE next_escalation_at IS NULL AND tier <> 'red' "
+        "AND status IN ('reported', 'verified', 'rectifying', 'rectified')"
+    )
     _write_propensity(conn, data.propensity)
     counts["unit_propensity"] = counts.get("unit_propensity", 0) + len(data.propensity)
 
