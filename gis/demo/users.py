@@ -1,4 +1,5 @@
-"""People who use FireTwin: staff, grid workers, street officers, inspectors, unit managers.
+"""People who use FireTwin: staff, grid workers, street officers, inspectors, community
+administrators, unit managers.
 
 One grid worker per ordinary grid (seed 001: 531 grid workers), two street officers and two
 inspectors per street or town (seed 001: 26 patrollers for 13 streets and towns), who see all
@@ -99,7 +100,10 @@ def build_staff(d: District, r: Regions, special: gpd.GeoDataFrame) -> Staff:
         np.repeat(r.street_ids, 2),
         rng,
     )
-    users = pd.concat([*parts, gw, off, insp], ignore_index=True)
+    # One community administrator per community (scope: the community's grids, by region).
+    ca = _rows(d, len(r.community_ids), "community_admin",
+               [f"ca{c}" for c in r.community_ids], r.community_ids, rng)
+    users = pd.concat([*parts, gw, off, insp, ca], ignore_index=True)
     grid_street = r.community_street[r.grid_community]
     ug = [pd.DataFrame({"user_id": gw["id"].to_numpy(), "grid_id": r.grid_ids})]
     sp_street = (
