@@ -23,15 +23,18 @@ from services.routers import (
     coverage,
     hazards,
     health,
+    inspections,
     notifications,
-    open311,
-    public,
     ogc_tiles,
+    open311,
     patrol_lists,
     patrols,
+    public,
     routing,
     siting,
+    stats,
     tiles,
+    units,
 )
 from services.settings import APISettings
 from services.workflows.hazard_rules import HazardSettings
@@ -69,8 +72,10 @@ def create_app(
             url, base_url=f"{base}/ogc", pool=pool, secret_key=app.state.secret_key
         )
         ogc.service = None
-        sweeper = (asyncio.create_task(run_forever(pool, app.state.clock, app.state.hazard_settings))
-                   if settings.escalation_sweep else None)
+        sweeper = None
+        if settings.escalation_sweep:
+            sweeper = asyncio.create_task(
+                run_forever(pool, app.state.clock, app.state.hazard_settings))
         try:
             yield
         finally:
@@ -104,6 +109,10 @@ def create_app(
     app.include_router(ogc_tiles.router)
     app.include_router(patrol_lists.router)
     app.include_router(siting.router)
+    app.include_router(units.router)
+    app.include_router(units.work_orders_router)
+    app.include_router(inspections.router)
+    app.include_router(stats.router)
     app.state.road_graph = RoadGraphState()
     ogc = LazyOgc()
     app.mount("/ogc", ogc)

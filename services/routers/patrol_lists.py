@@ -124,11 +124,13 @@ async def create_check_in(conn: ConnDep, caller: CallerDep, body: CheckIn) -> di
     cells = index_geometry(Point(body.lon, body.lat))
     cur = await conn.execute(
         "INSERT INTO firetwin.inspection (kind, unit_id, inspector_user_id, inspected_at, "
-        "result, hazards_found, distance_from_unit_m, note, geom, h3_r7, h3_r9, h3_r11) "
-        "VALUES ('patrol', %s, %s, now(), %s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), "
-        "4326), %s, %s, %s) RETURNING id, inspected_at",
-        (body.unit_id, caller.user_id, body.result, body.hazards_found, distance_m, body.note,
-         body.lon, body.lat, cells["h3_r7"], cells["h3_r9"], cells["h3_r11"]))
+        "result, hazards_found, distance_from_unit_m, location_flagged, note, geom, h3_r7, "
+        "h3_r9, h3_r11) VALUES ('patrol', %s, %s, now(), %s, %s, %s, %s, %s, "
+        "ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s) RETURNING id, inspected_at",
+        (body.unit_id, caller.user_id, body.result, body.hazards_found, distance_m,
+         distance_m > limit, body.note, body.lon, body.lat, cells["h3_r7"], cells["h3_r9"],
+         cells["h3_r11"]))
     iid, at = await cur.fetchone()
     return {"id": iid, "inspected_at": at.isoformat(), "distance_from_unit_m": round(distance_m, 1),
-            "flagged_far": distance_m > limit, "max_distance_m": limit}
+            "flagged_far": distance_m > limit, "location_flagged": distance_m > limit,
+            "max_distance_m": limit}
