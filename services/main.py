@@ -34,6 +34,7 @@ from services.routers import (
     siting,
     stats,
     tiles,
+    unit_page,
     units,
 )
 from services.settings import APISettings
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(patrol_lists.router)
     app.include_router(siting.router)
     app.include_router(units.router)
+    app.include_router(unit_page.router)
     app.include_router(units.work_orders_router)
     app.include_router(inspections.router)
     app.include_router(stats.router)

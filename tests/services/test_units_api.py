@@ -314,6 +314,12 @@ async def test_public_page_by_qr_token(client):
                          "rectified_hazards_published"}
     assert (await client.get("/api/units/by-qr/no-such-token-000")).status_code == 404
     assert (await client.get("/api/units/by-qr/bad%20token!")).status_code == 404
+    # the page the QR code opens: HTML, same facts, no personal data
+    page = await client.get("/units/tok-public-unit-21")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "单位21" in page.text and f'id="rectified">{body["rectified_hazards_published"]}<' in page.text
+    assert "139000000" not in page.text
+    assert (await client.get("/units/no-such-token-000")).status_code == 404
 
 
 # ------------------------------------------------------------------------------ enforcement
