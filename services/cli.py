@@ -344,22 +344,43 @@ def import_csv_cmd(
 def users_add(
     username: str,
     role: Annotated[str, typer.Option(help="admin, dispatcher, planner, street_officer, "
-                                           "grid_worker, inspector, unit_manager, public")],
+                                           "community_admin, grid_worker, inspector, "
+                                           "unit_manager, public")],
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
     grid: Annotated[list[str] | None, typer.Option(help="Grid code in the user's scope (repeat).")] = None,
+    region: Annotated[str | None, typer.Option(
+        help="Region code: the street of a street officer, the community of a community admin."
+    )] = None,
+    password: Annotated[bool, typer.Option(
+        "--password", help="Ask for a password (sign-in at POST /api/auth/token).")] = False,
 ) -> None:
     """Create a user (and their grids)."""
     from gis import vocab
+    from services.auth import hash_password
 
     if role not in vocab.ROLES:
         raise _fail(f"role must be one of: {', '.join(vocab.ROLES)}")
+    pw_hash = None
+    if password:
+        secret = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        try:
+            pw_hash = hash_password(secret)
+        except ValueError as e:
+            raise _fail(str(e)) from e
     url = _url(DatabaseSettings())
     with connect(url) as conn:
         if conn.execute("SELECT 1 FROM firetwin.app_user WHERE username = %s", (username,)).fetchone():
             raise _fail(f"user {username!r} already exists")
+        region_id = None
+        if region is not None:
+            row = conn.execute("SELECT id FROM firetwin.region WHERE code = %s", (region,)).fetchone()
+            if row is None:
+                raise _fail(f"no region with code {region!r}: nothing was stored")
+            region_id = row[0]
         uid = conn.execute(
-            "INSERT INTO firetwin.app_user (username, display_name, role) VALUES (%s, %s, %s) "
-            "RETURNING id", (username, name or username, role)).fetchone()[0]
+            "INSERT INTO firetwin.app_user (username, display_name, role, region_id, "
+            "password_hash) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (username, name or username, role, region_id, pw_hash)).fetchone()[0]
         for code in grid or []:
             row = conn.execute("SELECT id FROM firetwin.grid WHERE code = %s", (code,)).fetchone()
             if row is None:
@@ -367,6 +388,24 @@ def users_add(
             conn.execute("INSERT INTO firetwin.user_grid (user_id, grid_id) VALUES (%s, %s)",
                          (uid, row[0]))
     out.print(f"user {username} (id {uid}, {role}) created")
+
+
+@users_app.command("passwd")
+def users_passwd(username: str) -> None:
+    """Set a user's password (stored as an argon2id hash)."""
+    from services.auth import hash_password
+
+    secret = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    try:
+        pw_hash = hash_password(secret)
+    except ValueError as e:
+        raise _fail(str(e)) from e
+    with connect(_url(DatabaseSettings())) as conn:
+        done = conn.execute("UPDATE firetwin.app_user SET password_hash = %s WHERE username = %s",
+                            (pw_hash, username)).rowcount
+    if not done:
+        raise _fail(f"no user {username!r}: create one with `firetwin users add`")
+    out.print(f"password of {username} set")
 
 
 @users_app.command("token")

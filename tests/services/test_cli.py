@@ -107,3 +107,27 @@ def test_users_add_and_token(run, cli_db_url, monkeypatch):
     claims = jwt.decode(tok, "cli-test-secret-0123456789abcdefghijklmnop", algorithms=["HS256"])
     assert claims["role"] == "dispatcher"
     assert run("users", "token", "nobody").exit_code == 1
+
+
+def test_users_password_and_region(run, cli_db_url):
+    from services.auth import verify_password
+
+    with psycopg.connect(cli_db_url) as c:
+        c.execute("INSERT INTO firetwin.region (code, name, level, geom, h3_r7, h3_r9, h3_r11) "
+                  "VALUES ('S9', '九街道', 'street', ST_Multi(ST_Expand(ST_Point(120, 30, 4326), "
+                  "0.01)), 1, 1, 1) ON CONFLICT DO NOTHING")
+    r = run("users", "add", "so9", "--role", "street_officer", "--region", "S9", "--password",
+            input="long enough pw\nlong enough pw\n")
+    assert r.exit_code == 0, r.output
+    assert run("users", "add", "so10", "--role", "street_officer", "--region", "NOPE").exit_code == 1
+    assert run("users", "add", "short", "--role", "admin", "--password",
+               input="short\nshort\n").exit_code == 1
+    assert run("users", "passwd", "so9", input="another secret\nanother secret\n").exit_code == 0
+    assert run("users", "passwd", "ghost", input="another secret\nanother secret\n").exit_code == 1
+    with psycopg.connect(cli_db_url) as c:
+        rows = c.execute("SELECT u.username, r.code, u.password_hash FROM firetwin.app_user u "
+                         "LEFT JOIN firetwin.region r ON r.id = u.region_id "
+                         "WHERE username IN ('so9', 'so10', 'short')").fetchall()
+    assert [(u, code) for u, code, _ in rows] == [("so9", "S9")]
+    assert verify_password(rows[0][2], "another secret")
+    assert not verify_password(rows[0][2], "long enough pw")
