@@ -89,7 +89,7 @@ def db_url() -> None:
 
 
 @db_app.command("migrate")
-def db_migrate(revision: str = "head") -> None:
+def db_migrate(revision: str = "heads") -> None:
     """Apply schema migrations."""
     migrate.upgrade(_url(DatabaseSettings()), revision)
     out.print(f"migrated to {revision}")
