@@ -88,6 +88,41 @@ def db_url() -> None:
     print(_url(DatabaseSettings()))
 
 
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="Backup file to write (pg_dump custom format).")],
+) -> None:
+    """Back up the FireTwin database (schemas firetwin, layers, demo_truth) to a file."""
+    from gis.backup import backup
+
+    try:
+        with err.status(f"backing up to {path}…"):
+            size = backup(_url(DatabaseSettings()), path)
+    except GisError as e:
+        raise _fail(e.user_msg) from e
+    out.print(f"backup written: {path} ({size / 1e6:.1f} MB)")
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="A file written by `firetwin db backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Replace the FireTwin database's contents with a backup (one transaction)."""
+    from gis.backup import restore
+
+    url = _url(DatabaseSettings())
+    if not yes and not typer.confirm(f"replace all FireTwin data in the database with {path}?"):
+        raise _fail("nothing restored")
+    try:
+        with err.status(f"restoring {path}…"):
+            restore(url, path)
+    except GisError as e:
+        raise _fail(e.user_msg) from e
+    migrate.upgrade(url)
+    out.print(f"restored from {path} and migrated to the current schema")
+
+
 @db_app.command("migrate")
 def db_migrate(revision: str = "heads") -> None:
     """Apply schema migrations."""
