@@ -101,6 +101,14 @@ def add_exception_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": FireSafetyError.default_msg}, status_code=status)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    @app.exception_handler(psycopg.errors.DataError)
+    async def _bad_value(request: Request, exc: psycopg.errors.DataError) -> JSONResponse:
+        # A value the database cannot take (an id beyond 32 bits, a malformed number): the
+        # client's input, not a server fault. Nothing was stored (the transaction rolled back).
+        primary = exc.diag.message_primary or "invalid value"
+        return JSONResponse({"detail": f"invalid value in the request: {primary}"},
+                            status_code=400)
+
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
         logger.warning("database unavailable: %s", exc)

@@ -7,8 +7,13 @@ test a connection inside a transaction that is rolled back afterwards.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -28,6 +33,44 @@ def _create_database_if_missing(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as c:
         if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def live_server_process(database_url: str, secret: str, *, ready_path: str = "/health",
+                        env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``uvicorn services.main:app`` in its own process on a free loopback port; its URL."""
+    port = free_port()
+    full_env = dict(os.environ, FIRETWIN_DATABASE_URL=database_url, FIRETWIN_SECRET_KEY=secret,
+                    FIRETWIN_PORT=str(port), FIRETWIN_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                    **(env or {}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "services.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=full_env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}{ready_path}", timeout=10).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the FireTwin server did not start")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 @asynccontextmanager

@@ -6,14 +6,7 @@ runs in another process. Tests that write clean up after themselves.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import geopandas as gpd
-import httpx
 import numpy as np
 import psycopg
 import pytest
@@ -22,13 +15,13 @@ from shapely.geometry import LineString, Point, box
 from gis.bulk import copy_frame
 from gis.indexing import grid_polygons
 from services.auth import mint_token
+from tests.conftest import fresh_sibling_database, live_server_process
 
 SECRET = "test-secret-key-for-ogc-tests-0123456789abcdef"
 # Two ordinary grids side by side near Chifeng; hazards scattered over both.
 GRID_A = box(118.90, 42.20, 118.95, 42.25)
 GRID_B = box(118.95, 42.20, 119.00, 42.25)
 N_HAZARDS = 240
-from tests.conftest import fresh_sibling_database
 
 
 def _fill(conn: psycopg.Connection) -> None:
@@ -108,39 +101,11 @@ def ogc_db_url(db_url: str) -> str:
     return url
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server(ogc_db_url: str):
     """Base URL of a FireTwin server (uvicorn, own process) on a free loopback port."""
-    port = _free_port()
-    env = dict(os.environ, FIRETWIN_DATABASE_URL=ogc_db_url, FIRETWIN_SECRET_KEY=SECRET,
-               FIRETWIN_PORT=str(port), FIRETWIN_PUBLIC_URL=f"http://127.0.0.1:{port}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "services.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            try:
-                if httpx.get(f"{base}/ogc/collections?f=json", timeout=10).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the FireTwin server did not start")
-            time.sleep(0.3)
+    with live_server_process(ogc_db_url, SECRET, ready_path="/ogc/collections?f=json") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")
