@@ -29,6 +29,7 @@ import contextlib
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -211,10 +212,22 @@ def _stats(latencies: list[float], seconds: float, statuses: Counter, nbytes: in
     }
 
 
-async def run_floor(url: str, tiles: list[tuple[int, int, int]], *, repeat: int = 1) -> dict:
+#: The session settings of FireTwin's tile pool (tiles.service.TileService.open).
+TILE_SESSION = "-c max_parallel_workers_per_gather=0 -c default_transaction_read_only=on"
+
+
+def in_zoom_jobs(tiles: list[tuple[int, int, int]]) -> list[tuple[str, tuple[int, int, int]]]:
+    """(layer, tile) pairs inside each layer's zoom range: the work every contender gets."""
+    return [(layer, t) for t in tiles for layer in LAYERS
+            if BY_ID[layer].minzoom <= t[0] <= BY_ID[layer].maxzoom]
+
+
+async def run_floor(url: str, tiles: list[tuple[int, int, int]], *, repeat: int = 1,
+                    options: str = TILE_SESSION) -> dict:
+    """The SQL FireTwin runs, prepared, binary, straight from psycopg: no HTTP, no Python."""
     settings = MVTSettings()
-    jobs = [(layer, t) for t in tiles for layer in LAYERS] * repeat
-    conns = [await psycopg.AsyncConnection.connect(url, autocommit=True)
+    jobs = in_zoom_jobs(tiles) * repeat
+    conns = [await psycopg.AsyncConnection.connect(url, autocommit=True, options=options)
              for _ in range(CONCURRENCY)]
     queries = {(layer, z): build_tile_query(BY_ID[layer], Scope.everything(), z,
                                             settings=settings)
@@ -228,12 +241,9 @@ async def run_floor(url: str, tiles: list[tuple[int, int, int]], *, repeat: int 
         nonlocal nbytes
         for layer, (z, x, y) in it:
             t0 = time.perf_counter()
-            if BY_ID[layer].minzoom <= z <= BY_ID[layer].maxzoom:
-                cur = await conn.execute(queries[layer, z], tile_params(z, x, y, settings),
-                                         prepare=True)
-                data = bytes((await cur.fetchone())[0])
-            else:
-                data = b""
+            cur = await conn.execute(queries[layer, z], tile_params(z, x, y, settings),
+                                     prepare=True, binary=True)
+            data = bytes((await cur.fetchone())[0])
             latencies.append(time.perf_counter() - t0)
             statuses[200 if data else 204] += 1
             nbytes += len(data)
@@ -341,6 +351,60 @@ async def run_http(base: str, paths: list[str], *, headers: dict[str, str] | Non
     return _stats(latencies, seconds, statuses, nbytes)
 
 
+_WRK_LUA = """
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+local n = 0
+setup = function(thread) n = n + 1; thread:set("start", n * 37) end
+init = function(args) i = start or 0 end
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1], headers)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH %d %d %d %d %.1f %.1f\\n", summary.requests,
+    summary.duration, summary.bytes, summary.errors.status,
+    latency:percentile(50), latency:percentile(95)))
+end
+"""
+
+
+def run_wrk(base: str, paths: list[str], *, headers: dict[str, str] | None = None,
+            seconds: float = 8.0) -> dict:
+    """``CONCURRENCY`` keep-alive connections from wrk (C, one thread) cycling over ``paths``.
+
+    At thousands of requests/s a Python client spends as much CPU per request as the cached
+    server does, on the same two cores; wrk spends a few microseconds.
+    """
+    import tempfile
+
+    hdrs = {"Accept-Encoding": "identity", **(headers or {})}
+    lua_headers = "headers = {" + ", ".join(f'["{k}"] = "{v}"' for k, v in hdrs.items()) + "}\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "paths.txt").write_text("\n".join(paths) + "\n")
+        (Path(tmp) / "bench.lua").write_text(lua_headers + _WRK_LUA)
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{round(seconds)}s", "-s", f"{tmp}/bench.lua", base],
+            env={**os.environ, "BENCH_PATHS": f"{tmp}/paths.txt"},
+            capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("BENCH "))
+    requests, duration_us, nbytes, bad, p50_us, p95_us = line.split()[1:]
+    secs = int(duration_us) / 1e6
+    return {"requests": int(requests), "seconds": round(secs, 3),
+            "requests_per_s": round(int(requests) / secs, 1),
+            "median_ms": round(float(p50_us) / 1000, 2), "p95_ms": round(float(p95_us) / 1000, 2),
+            "non_2xx_3xx": int(bad), "bytes": int(nbytes), "client": "wrk"}
+
+
+def measure_cached(base: str, paths: list[str], *, headers: dict[str, str] | None = None,
+                   repeat: int) -> dict:
+    """Cached throughput: wrk when installed, else the asyncio RawClient (said in the row)."""
+    if shutil.which("wrk"):
+        return run_wrk(base, paths, headers=headers, seconds=max(4.0, repeat * 0.4))
+    row = asyncio.run(run_http(base, paths, headers=headers, repeat=repeat))
+    return {**row, "client": "RawClient (python)"}
+
+
 @contextlib.contextmanager
 def server(app: str, env: dict[str, str], health: str, *, workers: int = 1,
            factory: bool = False) -> Iterator[str]:
@@ -435,51 +499,23 @@ async def simplification(url: str, tiles: list[tuple[int, int, int]]) -> dict:
 
 
 def run(*, hazards: int, buildings: int, per_zoom: int, cached_repeat: int,
-        fresh: bool) -> dict:
+        uncached_rounds: int, fresh: bool) -> dict:
     t_start = time.perf_counter()
     load_before = os.getloadavg()
     url = bench_database(DB_NAME, fresh=fresh)
     counts = ensure_data(url, hazards=hazards, buildings=buildings)
     tiles = sample_tiles(url, per_zoom=per_zoom)
-    paths = firetwin_paths(tiles)
+    all_paths = firetwin_paths(tiles)  # cached runs: every layer at every tile (204s included)
+    paths = [f"/tiles/{layer}/{z}/{x}/{y}.mvt" for layer, (z, x, y) in in_zoom_jobs(tiles)]
     print(f"{len(tiles)} tiles z{ZOOMS[0]}–z{ZOOMS[-1]}, {len(paths)} requests per pass",
           flush=True)
     results: dict[str, dict] = {}
 
-    asyncio.run(run_floor(url, tiles))  # warm PostgreSQL's buffers for everyone
-    results["floor (psycopg, same SQL)"] = asyncio.run(run_floor(url, tiles))
-    print("  floor done", flush=True)
-
     token = mint_token(SECRET, user_id=ADMIN_ID, role="admin")
     admin = {"Authorization": f"Bearer {token}"}
-    env = {"FIRETWIN_DATABASE_URL": url, "FIRETWIN_SECRET_KEY": SECRET}
-    with server("services.main:app", {**env, "FIRETWIN_TILES_CACHE_BYTES": "0"},
-                "/health") as base:
-        asyncio.run(run_http(base, paths[:50], headers=admin))
-        results["FireTwin uncached"] = asyncio.run(run_http(base, paths, headers=admin))
-    print("  FireTwin uncached done", flush=True)
-    with server("services.main:app", env, "/health") as base:
-        asyncio.run(run_http(base, paths, headers=admin))  # fill the cache
-        results["FireTwin cached"] = asyncio.run(
-            run_http(base, paths, headers=admin, repeat=cached_repeat // 4 or 1))
-        asyncio.run(run_http(base, paths))
-        results["FireTwin cached, public"] = asyncio.run(
-            run_http(base, paths, repeat=cached_repeat))
-        results["FireTwin cached, public, httpx client"] = asyncio.run(
-            run_http(base, paths, repeat=cached_repeat // 4 or 1, client="httpx"))
-    with server("services.main:app", env, "/health", workers=2) as base:
-        for _ in range(10):  # each worker fills its own cache (connections land at random)
-            asyncio.run(run_http(base, paths))
-        results["FireTwin cached, public, 2 workers"] = asyncio.run(
-            run_http(base, paths, repeat=cached_repeat))
-    public = results["FireTwin cached, public"]
-    body = public["bytes"] // public["requests"]
-    with server("bench.tiles:ceiling_app", {"BENCH_BODY_BYTES": str(body)}, "/health",
-                factory=True) as base:
-        asyncio.run(run_http(base, paths[:50]))
-        results["FastAPI ceiling (fixed bytes)"] = asyncio.run(
-            run_http(base, paths, repeat=cached_repeat))
-    print("  FireTwin cached done", flush=True)
+    env = {"FIRETWIN_DATABASE_URL": url, "FIRETWIN_SECRET_KEY": SECRET,
+           # room for the admin and the public copies of every sampled tile (~200 MB)
+           "FIRETWIN_TILES_CACHE_BYTES": str(512 * 1024 * 1024)}
     tipg_env = {
         "DATABASE_URL": url,
         "TIPG_DB_SCHEMAS": '["layers"]',
@@ -489,32 +525,90 @@ def run(*, hazards: int, buildings: int, per_zoom: int, cached_repeat: int,
         "TIPG_CATALOG_TTL": "0",
     }
     tpaths = tipg_paths(tiles)
-    with server("tipg.main:app", tipg_env, "/healthz") as base:
-        asyncio.run(run_http(base, tpaths[:50]))
-        results["tipg"] = asyncio.run(run_http(base, tpaths))
-    print("  tipg done", flush=True)
+    # Uncached: the same (layer, tile) list, in the same order, for every contender; the
+    # contenders take turns, round after round, so drift on the machine hits them alike.
+    rounds: dict[str, list[dict]] = {k: [] for k in (
+        "floor (psycopg, same SQL and session)", "floor, default session settings",
+        "FireTwin uncached", "tipg")}
+    with server("services.main:app", {**env, "FIRETWIN_TILES_CACHE_BYTES": "0"},
+                "/health") as fbase, server("tipg.main:app", tipg_env, "/healthz") as tbase:
+        asyncio.run(run_floor(url, tiles))  # warm PostgreSQL's buffers for everyone
+        asyncio.run(run_http(fbase, paths[:50], headers=admin))
+        asyncio.run(run_http(tbase, tpaths[:50]))
+        for i in range(uncached_rounds):
+            rounds["floor (psycopg, same SQL and session)"].append(
+                asyncio.run(run_floor(url, tiles)))
+            rounds["FireTwin uncached"].append(
+                asyncio.run(run_http(fbase, paths, headers=admin)))
+            rounds["tipg"].append(asyncio.run(run_http(tbase, tpaths)))
+            rounds["floor, default session settings"].append(
+                asyncio.run(run_floor(url, tiles, options="")))
+            print(f"  uncached round {i + 1}/{uncached_rounds} done", flush=True)
+    for name, runs in rounds.items():
+        best = sorted(runs, key=lambda r: r["requests_per_s"])[len(runs) // 2]
+        results[name] = {**best, "rounds_requests_per_s": [r["requests_per_s"] for r in runs]}
+    floor_rounds = rounds["floor (psycopg, same SQL and session)"]
+    ratios = {
+        "FireTwin/floor": [round(f["requests_per_s"] / b["requests_per_s"], 2)
+                           for f, b in zip(rounds["FireTwin uncached"], floor_rounds,
+                                           strict=True)],
+        "FireTwin/tipg": [round(f["requests_per_s"] / t["requests_per_s"], 2)
+                          for f, t in zip(rounds["FireTwin uncached"], rounds["tipg"],
+                                          strict=True)],
+    }
+
+    with server("services.main:app", env, "/health") as base:
+        asyncio.run(run_http(base, all_paths, headers=admin))  # fill the cache
+        asyncio.run(run_http(base, all_paths))
+        results["FireTwin cached"] = measure_cached(base, all_paths, headers=admin,
+                                                    repeat=cached_repeat)
+        results["FireTwin cached, public"] = measure_cached(base, all_paths,
+                                                            repeat=cached_repeat)
+        row = asyncio.run(run_http(base, all_paths, repeat=cached_repeat // 4 or 1))
+        results["FireTwin cached, public, python RawClient"] = {**row, "client": "RawClient"}
+    print("  FireTwin cached done", flush=True)
+    with server("services.main:app", env, "/health", workers=2) as base:
+        for _ in range(10):  # each worker fills its own cache (connections land at random)
+            asyncio.run(run_http(base, all_paths, headers=admin))
+            asyncio.run(run_http(base, all_paths))
+        results["FireTwin cached, 2 workers"] = measure_cached(
+            base, all_paths, headers=admin, repeat=cached_repeat)
+        results["FireTwin cached, public, 2 workers"] = measure_cached(
+            base, all_paths, repeat=cached_repeat)
+    body = results["FireTwin cached, public"]["bytes"] // results["FireTwin cached, public"][
+        "requests"]
+    with server("bench.tiles:ceiling_app", {"BENCH_BODY_BYTES": str(body)}, "/health",
+                factory=True) as base:
+        asyncio.run(run_http(base, all_paths[:50]))
+        results["FastAPI ceiling (fixed bytes)"] = measure_cached(base, all_paths,
+                                                                  repeat=cached_repeat)
+    print("  cached done", flush=True)
     simp = asyncio.run(simplification(url, tiles))
 
-    floor = results["floor (psycopg, same SQL)"]
+    floor = results["floor (psycopg, same SQL and session)"]
     for r in results.values():
         r["rps_vs_floor"] = round(r["requests_per_s"] / floor["requests_per_s"], 2)
     tipg = results["tipg"]
     unc = results["FireTwin uncached"]
     cached = results["FireTwin cached"]
+    pub = results["FireTwin cached, public"]
     summary = (
         f"{counts['hazards']:,} hazards + {counts['buildings']:,} buildings, {len(tiles)} tiles "
-        f"z12-z16, 8 concurrent clients on {os.cpu_count()} cores: FireTwin uncached "
-        f"{unc['requests_per_s']:.0f} req/s (median {unc['median_ms']} ms, p95 {unc['p95_ms']} "
-        f"ms) vs tipg {tipg['requests_per_s']:.0f} req/s (median {tipg['median_ms']} ms, p95 "
-        f"{tipg['p95_ms']} ms) vs bare SQL {floor['requests_per_s']:.0f} req/s; FireTwin cached "
-        f"{cached['requests_per_s']:.0f} req/s signed-in (a user lookup per request), "
-        f"{results['FireTwin cached, public']['requests_per_s']:.0f} req/s public (median "
-        f"{results['FireTwin cached, public']['median_ms']} ms), "
-        f"{results['FireTwin cached, public, 2 workers']['requests_per_s']:.0f} req/s with 2 "
-        f"workers, every answer checked against the change log (a bare FastAPI route "
-        f"answering the same bytes: "
-        f"{results['FastAPI ceiling (fixed bytes)']['requests_per_s']:.0f} req/s; load average "
-        f"{load_before[0]:.1f} from other work on the machine). Simplification saves "
+        f"z12-z16 ({len(paths)} layer tiles in zoom range), 8 concurrent clients on "
+        f"{os.cpu_count()} cores, {uncached_rounds} alternating rounds (median round shown): "
+        f"FireTwin uncached {unc['requests_per_s']:.0f} req/s (median {unc['median_ms']} ms, "
+        f"p95 {unc['p95_ms']} ms) vs tipg {tipg['requests_per_s']:.0f} req/s (median "
+        f"{tipg['median_ms']} ms, p95 {tipg['p95_ms']} ms) vs bare SQL "
+        f"{floor['requests_per_s']:.0f} req/s (median {floor['median_ms']} ms, p95 "
+        f"{floor['p95_ms']} ms); per round FireTwin/floor {ratios['FireTwin/floor']}, "
+        f"FireTwin/tipg {ratios['FireTwin/tipg']}. Cached ({cached.get('client', 'RawClient')} "
+        f"client): {cached['requests_per_s']:.0f} req/s signed-in, {pub['requests_per_s']:.0f} "
+        f"req/s public (median {pub['median_ms']} ms, p95 {pub['p95_ms']} ms); 2 workers "
+        f"{results['FireTwin cached, 2 workers']['requests_per_s']:.0f} / "
+        f"{results['FireTwin cached, public, 2 workers']['requests_per_s']:.0f} req/s; every "
+        f"answer checked against the change log (a bare FastAPI route answering the same "
+        f"bytes: {results['FastAPI ceiling (fixed bytes)']['requests_per_s']:.0f} req/s; load "
+        f"average {load_before[0]:.1f} before). Simplification saves "
         f"{simp['bytes_saved_pct']} % of building-tile bytes "
         f"with {simp['features_simplified']:,} of {simp['features_plain']:,} features kept."
     )
@@ -528,13 +622,18 @@ def run(*, hazards: int, buildings: int, per_zoom: int, cached_repeat: int,
         "zooms": list(ZOOMS),
         "layers": list(LAYERS),
         "concurrency": CONCURRENCY,
-        "note": ("tipg gets only tiles inside each layer's zoom range (FireTwin answers the others "
-                 "with 204 and no SQL); tipg's layer is named 'default'; requests/s over one "
-                 "pass (uncached, tipg, floor) or repeated passes (cached)."),
+        "note": ("uncached: floor, FireTwin and tipg get the same layer tiles (inside each "
+                 "layer's zoom range) in the same order, one pass per round, rounds "
+                 "alternating; the floor runs FireTwin's SQL with FireTwin's tile-pool session "
+                 "settings (no parallel workers), and once more with the server defaults. "
+                 "tipg's layer is named 'default'. Cached: wrk for a fixed time over every "
+                 "layer at every tile (204s outside a layer's zoom range included)."),
+        "ratios_per_round": ratios,
         "results": results,
         "simplification": simp,
-        "client": ("a minimal asyncio HTTP/1.1 keep-alive client (RawClient); the httpx row "
-                   "shows the same server paced by httpx's own per-request CPU"),
+        "client": ("uncached: a minimal asyncio HTTP/1.1 keep-alive client (RawClient); cached: "
+                   "wrk (1 thread, 8 connections) when installed, else RawClient; the RawClient "
+                   "row shows the same cached server paced by a Python client"),
         "load_average_before_after": [round(load_before[0], 2),
                                       round(os.getloadavg()[0], 2)],
         "total_seconds": round(time.perf_counter() - t_start, 1),
@@ -543,11 +642,12 @@ def run(*, hazards: int, buildings: int, per_zoom: int, cached_repeat: int,
 
 def print_table(result: dict) -> None:
     rows = result["results"]
-    floor = rows["floor (psycopg, same SQL)"]["requests_per_s"]
+    floor = rows["floor (psycopg, same SQL and session)"]["requests_per_s"]
     tipg = rows["tipg"]["requests_per_s"]
     print(f"\n{'':38} {'req/s':>9} {'median ms':>10} {'p95 ms':>9} {'× floor':>8} {'× tipg':>8}")
     for name, r in rows.items():
-        print(f"{name:38} {r['requests_per_s']:9.1f} {r['median_ms']:10.2f} {r['p95_ms']:9.2f} "
+        print(f"{name[:38]:38} {r['requests_per_s']:9.1f} {r['median_ms']:10.2f} "
+              f"{r['p95_ms']:9.2f} "
               f"{r['requests_per_s'] / floor:8.2f} {r['requests_per_s'] / tipg:8.2f}")
     print("\n" + result["summary"])
 
@@ -559,10 +659,11 @@ def main() -> None:
     p.add_argument("--buildings", type=int, default=1_000_000)
     p.add_argument("--tiles-per-zoom", type=int, default=40)
     p.add_argument("--cached-repeat", type=int, default=20)
+    p.add_argument("--uncached-rounds", type=int, default=3)
     p.add_argument("--fresh", action="store_true", help="drop and rebuild the benchmark database")
     a = p.parse_args()
     result = run(hazards=a.hazards, buildings=a.buildings, per_zoom=a.tiles_per_zoom,
-                 cached_repeat=a.cached_repeat, fresh=a.fresh)
+                 cached_repeat=a.cached_repeat, uncached_rounds=a.uncached_rounds, fresh=a.fresh)
     path = write_result("tiles", result)
     print_table(result)
     print(f"\nwritten {path.relative_to(ROOT)}")

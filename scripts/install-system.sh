@@ -12,6 +12,7 @@ command -v ogr2ogr >/dev/null || need+=(gdal-bin)
 command -v setfacl >/dev/null || need+=(acl)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v mosquitto >/dev/null || need+=(mosquitto)
+command -v wrk >/dev/null || need+=(wrk)  # bench/tiles.py: cached-tile load generator
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -104,6 +104,7 @@ def create_app(
     app.include_router(public.router)
     app.include_router(open311.router)
     app.include_router(tiles.router)
+    app.add_middleware(tiles.TileFastPath)  # cached tiles without FastAPI's routing
     app.include_router(routing.router)
     app.include_router(coverage.router)
     app.include_router(patrols.router)

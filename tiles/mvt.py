@@ -17,6 +17,10 @@ minzoom..maxzoom a tile is empty (``b""``) and no query runs.
 MVT layers concatenate, so the multi-layer tile of the one-map is the concatenation of the
 per-layer tiles (:func:`get_tiles` renders several in one round trip).
 
+The SQL text depends only on the layers, the scope and whether simplification is on (z, x, y
+and the settings' numbers are bound), so it is composed once and reused; psycopg then prepares
+it on each connection after a few uses. The result comes back in binary, not as hex text.
+
 ``get_tile`` takes a connection and a scope and knows nothing of HTTP or caching, so the OGC API
 Tiles provider can call it too.
 """
@@ -170,12 +174,22 @@ def build_tile_query(
     return sql.SQL("SELECT {}").format(_tile_expr(layer, scope, z, settings))
 
 
-def _multi_query(
-    layers: Sequence[Layer], scope: Scope, z: int, settings: MVTSettings
-) -> sql.Composed:
-    return sql.SQL("SELECT {}").format(
-        sql.SQL(", ").join(_tile_expr(layer, scope, z, settings) for layer in layers)
-    )
+_QUERIES: dict[tuple[tuple[tuple[str, str], ...], Scope, bool], bytes] = {}
+_MAX_QUERIES = 512
+
+
+def _multi_query(layers: Sequence[Layer], scope: Scope, z: int, settings: MVTSettings) -> bytes:
+    """The SQL of several layers' tiles, composed once per (layers, scope, simplification)."""
+    key = (tuple((layer.id, layer.view) for layer in layers), scope, settings.simplify_px > 0)
+    query = _QUERIES.get(key)
+    if query is None:
+        query = sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(_tile_expr(layer, scope, z, settings) for layer in layers)
+        ).as_bytes(None)
+        if len(_QUERIES) >= _MAX_QUERIES:  # many distinct grid scopes: start over
+            _QUERIES.clear()
+        _QUERIES[key] = query
+    return query
 
 
 async def get_tile(
@@ -216,7 +230,7 @@ async def get_tiles(
     if not drawn:
         return out
     query = _multi_query(drawn, scope, z, settings)
-    cur = await conn.execute(query, tile_params(z, x, y, settings))
+    cur = await conn.execute(query, tile_params(z, x, y, settings), binary=True)
     row = await cur.fetchone()
     if row is not None:
         for layer, value in zip(drawn, row, strict=True):

@@ -1,7 +1,14 @@
 """Tiles as a service: render through the cache, keep it fresh, report data bounds.
 
 One :class:`TileService` per API worker, created at start-up with the connection pool and the
-database URL; the HTTP layer only validates, calls :meth:`TileService.tiles` and sets headers.
+database URL; the HTTP layer only validates, calls :meth:`TileService.tile` (or
+:meth:`TileService.cached`, which never queries the tables) and sets headers.
+
+Tiles are rendered on the service's own small pool (:meth:`TileService.open`), with session
+settings for many short read-only queries on a few cores: autocommit (no BEGIN/COMMIT round
+trips), read-only, and no parallel workers (``FIRETWIN_TILES_PARALLEL_WORKERS``; launching two
+workers per tile cost about 12 % of throughput at 8 concurrent tiles on two cores). The API's
+own pool keeps its settings and is not drained by a burst of map panning.
 """
 
 from __future__ import annotations
@@ -66,11 +73,38 @@ class TileService:
         self._layers_of_table: dict[str, set[str]] = {}
         self._cacheable: set[str] = set()
         self._bounds: dict[tuple[str, str], tuple[float, asyncio.Task[Bounds]]] = {}
+        self.render_pool: AsyncConnectionPool | None = None
+        self._empty = TileEntry(b"", etag_for(b""))
+
+    async def open(self) -> None:
+        """Open the rendering pool (same server and options as ``pool``, tile session settings)."""
+        if self.render_pool is not None:
+            return
+        kwargs = dict(self.pool.kwargs or {})
+        options = " ".join(filter(None, [
+            str(kwargs.get("options", "")),
+            f"-c max_parallel_workers_per_gather={self.settings.parallel_workers}",
+            "-c default_transaction_read_only=on",
+        ]))
+        kwargs.update(autocommit=True, options=options, application_name="firetwin-tiles")
+        pool = AsyncConnectionPool(
+            self.pool.conninfo,
+            min_size=1,
+            max_size=self.settings.pool_max_size or self.pool.max_size,
+            kwargs=kwargs,
+            open=False,
+            name="firetwin-tiles",
+        )
+        await pool.open(wait=False)
+        self.render_pool = pool
 
     async def close(self) -> None:
         await self.feed.close()
         for _, task in self._bounds.values():
             task.cancel()
+        if self.render_pool is not None:
+            await self.render_pool.close()
+            self.render_pool = None
 
     # ------------------------------------------------------------------ tiles
 
@@ -93,7 +127,7 @@ class TileService:
                         found[layer.id] = entry
         missing = [layer for layer in drawn if layer.id not in found]
         if missing:
-            async with self.pool.connection() as conn:
+            async with (self.render_pool or self.pool).connection() as conn:
                 rendered = await get_tiles(
                     conn, missing, z, x, y, scope=scope, settings=self.settings
                 )
@@ -106,14 +140,43 @@ class TileService:
                     )
                 else:
                     found[layer.id] = TileEntry(data, etag_for(data))
-        empty = TileEntry(b"", etag_for(b""))
-        return [found.get(layer.id, empty) for layer in layers]
+        return [found.get(layer.id, self._empty) for layer in layers]
 
     async def tile(
         self, layers: Sequence[Layer], z: int, x: int, y: int, *, scope: Scope
     ) -> TileResult:
         """The layers' tiles concatenated (MVT layers concatenate), with a strong ETag."""
-        parts = await self.tiles(layers, z, x, y, scope=scope)
+        return self._join(await self.tiles(layers, z, x, y, scope=scope))
+
+    async def cached(
+        self, layers: Sequence[Layer], z: int, x: int, y: int, *, scope: Scope
+    ) -> TileResult | None:
+        """The tile if the cache holds every part once it has caught up with the change log.
+
+        None when any part must be rendered (always, with caching off): then call
+        :meth:`tile`. Never queries the layer tables, so it is the HTTP fast path's first try.
+        Raises InvalidInputError for a tile outside the grid.
+        """
+        check_tile(z, x, y, max_zoom=self.settings.max_zoom)
+        drawn = [layer for layer in layers if in_zoom(layer, z)]
+        if not drawn:  # outside every layer's zoom range: empty, nothing to read
+            return self._join([self._empty] * len(layers))
+        if not self.caching:
+            return None
+        await self._sync()
+        scope_key = scope.cache_key()
+        found: dict[str, TileEntry] = {}
+        for layer in drawn:
+            if layer.id not in self._cacheable:
+                return None
+            entry = self.cache.get((layer.id, z, x, y, scope_key))
+            if entry is None:
+                return None
+            found[layer.id] = entry
+        return self._join([found.get(layer.id, self._empty) for layer in layers])
+
+    @staticmethod
+    def _join(parts: Sequence[TileEntry]) -> TileResult:
         if len(parts) == 1:
             return TileResult(parts[0].data, parts[0].etag)
         data = b"".join(p.data for p in parts)

@@ -23,6 +23,17 @@ class MVTSettings(BaseSettings):
         description="Simplification tolerance for layers with simplify=True, in screen pixels of "
         "a 256-pixel tile (0: only ST_AsMVTGeom's snapping to the tile grid).",
     )
+    pool_max_size: int = Field(
+        default=0,
+        ge=0,
+        description="Connections of the rendering pool per worker (0: as many as the API pool).",
+    )
+    parallel_workers: int = Field(
+        default=0,
+        ge=0,
+        description="max_parallel_workers_per_gather of tile queries. 0 suits many concurrent "
+        "tiles on few cores; parallel workers only help a lone, very large tile.",
+    )
     cache_bytes: int = Field(
         default=128 * 1024 * 1024, ge=0, description="In-process tile cache size (0: no cache)."
     )

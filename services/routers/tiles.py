@@ -1,18 +1,29 @@
-"""Vector tiles, TileJSON and the map style (``/tiles/...``), built from the layer catalogue."""
+"""Vector tiles, TileJSON and the map style (``/tiles/...``), built from the layer catalogue.
+
+Tile requests the cache can answer never reach FastAPI's routing and dependency machinery:
+:class:`TileFastPath`, a pure-ASGI middleware, resolves the caller, asks
+:meth:`tiles.service.TileService.cached` (which catches up with the change log first, so an
+answer is as fresh as a rendered one) and writes the response itself, with the same headers,
+ETag/304 and scope rules as the routes below. Anything else (a miss, an error, a bad address)
+goes on to the routes, which render the tile and fill the cache.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from gis.errors import InvalidInputError
 from layers.catalogue import CATALOGUE, Layer, get_layer
 from layers.scope import Scope, visible
-from services.auth import Caller, get_caller
+from services.auth import Caller, caller_from_header, get_caller
 from services.errors import BadRequest, NotFound
 from tiles.service import TileResult, TileService
 from tiles.settings import MVTSettings
@@ -27,6 +38,7 @@ PRIVATE_CACHE = "private, max-age=0, must-revalidate"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """One tile service (cache and change feed) per worker, closed at shutdown."""
     service = _service_for(app)
+    await service.open()
     try:
         yield
     finally:
@@ -97,7 +109,7 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 def _tile_response(
     request: Request, result: TileResult, scope: Scope, settings: MVTSettings
-) -> Response:
+) -> Response:  # keep in step with TileFastPath._send
     headers = {
         "ETag": result.etag,
         "Cache-Control": _cache_control(scope, settings),
@@ -220,3 +232,90 @@ async def read_tile(
     zi, xi, yi = _tile_address(z, x, y, fmt)
     result = await _render(service, [layer], zi, xi, yi, caller.scope)
     return _tile_response(request, result, caller.scope, service.settings)
+
+
+# ----------------------------------------------------------------------------- fast path
+
+_TILE_PATH = re.compile(r"/tiles/([A-Za-z0-9_-]+)/(\d{1,2})/(\d{1,10})/(\d{1,10})\.(?:mvt|pbf)")
+_OGC_TILE_PATH = re.compile(
+    r"/ogc/collections/([A-Za-z0-9_-]+)/tiles/WebMercatorQuad/(\d{1,2})/(\d{1,10})/(\d{1,10})"
+)
+_VARY = (b"vary", b"Authorization")
+_MVT = (b"content-type", MVT_MEDIA_TYPE.encode())
+
+
+class TileFastPath:
+    """Answers GETs of cached tiles (``/tiles/...`` and OGC API Tiles) in pure ASGI.
+
+    Same caller resolution, scope, zoom range, change-log freshness, ETag, 304 and
+    Cache-Control as the routes; everything it cannot answer from the cache goes on to ``app``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and scope["path"].startswith(("/tiles/", "/ogc/collections/"))
+            and await self._answer(scope, send)
+        ):
+            return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: ASGIScope, send: Send) -> bool:
+        """Send the tile and return True, or return False having sent nothing."""
+        app = scope.get("app")
+        service: TileService | None = getattr(getattr(app, "state", None), "tile_service", None)
+        if service is None:
+            return False
+        path = scope["path"]
+        if (m := _TILE_PATH.fullmatch(path)) is not None:
+            layer_id, z, x, y = m.group(1, 2, 3, 4)
+        elif (m := _OGC_TILE_PATH.fullmatch(path)) is not None:
+            layer_id, z, y, x = m.group(1, 2, 3, 4)  # {tileMatrix}/{tileRow}/{tileCol}
+            if layer_id == "all":
+                return False
+        else:
+            return False
+        auth = inm = ""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value.decode("latin-1")
+            elif name == b"if-none-match":
+                inm = value.decode("latin-1")
+        try:
+            caller = await caller_from_header(auth, key=app.state.secret_key, pool=app.state.pool)
+        except Exception:  # the route resolves it again and answers the error
+            return False
+        scope.setdefault("state", {})["caller"] = caller  # the route's get_caller reuses it
+        if layer_id == "all":
+            layers = _visible_layers(caller.scope)
+        else:
+            layer = get_layer(layer_id)
+            if layer is None or not visible(layer, caller.scope):
+                return False
+            layers = [layer]
+        try:
+            result = await service.cached(layers, int(z), int(x), int(y), scope=caller.scope)
+        except InvalidInputError:
+            return False
+        if result is None:
+            return False
+        await self._send(send, result, inm, _cache_control(caller.scope, service.settings))
+        return True
+
+    @staticmethod
+    async def _send(send: Send, result: TileResult, inm: str, cache_control: str) -> None:
+        headers = [(b"etag", result.etag.encode()), (b"cache-control", cache_control.encode()),
+                   _VARY]
+        if inm and _etag_matches(inm, result.etag):
+            status, body = 304, b""
+        elif not result.data:
+            status, body = 204, b""
+        else:
+            status, body = 200, result.data
+            headers += [(b"content-length", str(len(body)).encode()), _MVT]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
