@@ -119,18 +119,30 @@ CALLER_TTL_S = 5.0
 _CALLERS: dict[tuple[str, int], tuple[float, Caller]] = {}
 
 
+#: Verified tokens (header, key) → (valid until, epoch seconds; user id): a map panning client
+#: sends the same token on every tile, so its signature is checked once, not per request.
+_VERIFIED: dict[tuple[str, str], tuple[float, int]] = {}
+
+
 def user_id_from_header(header: str, key: str) -> int | None:
     """The user id of a valid bearer token, None without a token; Unauthorized otherwise."""
     if not header:
         return None
+    hit = _VERIFIED.get((header, key))
+    if hit is not None and hit[0] > time.time():
+        return hit[1]
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("use 'Authorization: Bearer <token>'")
     try:
         claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
-        return int(claims["sub"])
+        user_id = int(claims["sub"])
     except (jwt.PyJWTError, ValueError) as e:
         raise Unauthorized from e
+    if len(_VERIFIED) > 10_000:
+        _VERIFIED.clear()
+    _VERIFIED[(header, key)] = (float(claims["exp"]), user_id)
+    return user_id
 
 
 async def caller_from_header(header: str, *, key: str, pool: AsyncConnectionPool) -> Caller:
