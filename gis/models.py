@@ -670,3 +670,44 @@ class RiskCell(Base):
 FEATURE_TABLES: tuple[str, ...] = tuple(
     m.__tablename__ for m in Base.__subclasses__() if issubclass(m, Feature)
 )
+
+
+class RiskGrid(Base):
+    """Risk aggregated per grid polygon (mean and maximum unit score, high-tier units)."""
+
+    __tablename__ = "risk_grid"
+
+    grid_id: Mapped[int] = mapped_column(_fk("grid", ondelete="CASCADE"), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    score: Mapped[float] = mapped_column(Double)
+    max_score: Mapped[float] = mapped_column(Double)
+    units: Mapped[int]
+    high_units: Mapped[int]
+
+
+class InspectionPlan(Base):
+    """One unit on a month's double-random (双随机) inspection list, with its drawn inspector.
+
+    ``stratum`` says whether it was drawn from the high-risk units or from all others (with a
+    probability rising with risk); ``seed`` reproduces the draw. It is done when the unit has
+    an inspection of kind ``double_random`` in that month.
+    """
+
+    __tablename__ = "inspection_plan"
+    __table_args__ = (
+        UniqueConstraint("month", "unit_id", name="uq_inspection_plan_month"),
+        CheckConstraint("extract(day FROM month) = 1", name="month_first"),
+        CheckConstraint("stratum IN ('high_risk', 'random')", name="stratum_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    month: Mapped[date] = mapped_column(Date)
+    unit_id: Mapped[int] = mapped_column(_fk("unit", ondelete="CASCADE"), index=True)
+    inspector_user_id: Mapped[int | None] = mapped_column(_fk("app_user"), index=True)
+    stratum: Mapped[str] = mapped_column(String(16))
+    risk_score: Mapped[float | None] = mapped_column(Double)
+    risk_tier: Mapped[str | None] = mapped_column(String(16))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_by_user_id: Mapped[int | None] = mapped_column(_fk("app_user"))

@@ -18,6 +18,7 @@ from gis import cluster, migrate
 from gis.db import connect, database_url
 from gis.errors import DatabaseUnavailableError, GisError
 from gis.settings import DatabaseSettings
+from services.cli_risk import app as risk_app
 from services.progress import progress_bars
 from services.settings import APISettings
 
@@ -32,6 +33,7 @@ users_app = typer.Typer(help="Users and access tokens.")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
+app.add_typer(risk_app, name="risk")
 
 out = Console()
 err = Console(stderr=True)

@@ -23,6 +23,7 @@ from services.routers import (
     coverage,
     hazards,
     health,
+    indices,
     inspections,
     notifications,
     ogc_tiles,
@@ -30,6 +31,7 @@ from services.routers import (
     patrol_lists,
     patrols,
     public,
+    risk,
     routing,
     siting,
     stats,
@@ -116,6 +118,8 @@ def create_app(
     app.include_router(units.work_orders_router)
     app.include_router(inspections.router)
     app.include_router(stats.router)
+    app.include_router(risk.router)
+    app.include_router(indices.router)
     app.state.road_graph = RoadGraphState()
     ogc = LazyOgc()
     app.mount("/ogc", ogc)

@@ -4,7 +4,9 @@ Cadence (seed 003; 公安部61号令 for key units): a red unit is checked every
 week, green every month, and a key unit every day whatever its colour. A unit is due when its
 last inspection or check-in is older than its cadence. Hazards are due when they wait for
 verification (``reported``, verify within 24 h) or for the recheck of a rectification
-(``rectified``). Offline or faulty sensors are due for a look.
+(``rectified``). Offline or faulty sensors are due for a look. Units on the month's
+double-random list (``inspection_plan``) are due, reason ``double_random``, until an inspection
+of kind ``double_random`` is recorded for them that month.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ FROM firetwin.hazard h
 WHERE h.grid_id = ANY(%(grids)s) AND h.status IN ('reported', 'rectified')
   AND h.reported_at < %(day)s::date + 1
 UNION ALL
+SELECT 'unit', u.id, u.code, u.name, 'double_random', 1, ST_X(u.geom), ST_Y(u.geom), NULL
+FROM firetwin.inspection_plan p JOIN firetwin.unit u ON u.id = p.unit_id
+WHERE p.month = date_trunc('month', %(day)s::date)::date AND u.grid_id = ANY(%(grids)s)
+  AND NOT EXISTS (SELECT 1 FROM firetwin.inspection i WHERE i.unit_id = p.unit_id
+                  AND i.kind = 'double_random' AND i.inspected_at >= p.month
+                  AND i.inspected_at < %(day)s::date + 1)
+UNION ALL
 SELECT 'sensor', s.id, s.code, s.kind, s.status, 2, ST_X(s.geom), ST_Y(s.geom), s.last_seen_at
 FROM firetwin.sensor s
 WHERE s.grid_id = ANY(%(grids)s) AND s.status IN ('offline', 'fault')
@@ -73,4 +82,13 @@ async def due_stops(
             "red": settings.red_days, "yellow": settings.yellow_days,
             "green": settings.green_days,
         })
-        return await cur.fetchall()
+        rows = await cur.fetchall()
+    # A unit due both by cadence and on the month's double-random list is one stop (the
+    # higher priority one; the list's reason wins a tie).
+    seen: dict[tuple[str, int], dict] = {}
+    for r in rows:
+        key = (r["kind"], r["id"])
+        if key not in seen or (r["priority"] == seen[key]["priority"]
+                               and r["reason"] == "double_random"):
+            seen[key] = r
+    return [r for r in rows if seen[(r["kind"], r["id"])] is r]
