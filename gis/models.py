@@ -711,3 +711,92 @@ class InspectionPlan(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by_user_id: Mapped[int | None] = mapped_column(_fk("app_user"))
+
+
+
+class HazardCluster(Base):
+    """A density cluster of hazards (DBSCAN in metres) and its hull, from the latest refresh.
+
+    ``id`` persists across refreshes: a cluster keeps the id most of its members carried in
+    ``hazard.cluster_id`` (new ids from ``hazard_cluster_id_seq``).
+    """
+
+    __tablename__ = "hazard_cluster"
+    __table_args__ = (
+        CheckConstraint("kind IN ('similar', 'systemic', 'mixed')", name="kind_valid"),
+        CheckConstraint("level IS NULL OR level IN ('yellow', 'red')", name="level_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    category: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str | None] = mapped_column(String(8))
+    members: Mapped[int]
+    categories: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    n_categories: Mapped[int] = mapped_column(SmallInteger)
+    dominant_category: Mapped[str] = mapped_column(String(32))
+    dominant_share: Mapped[float] = mapped_column(Double)
+    area_m2: Mapped[float] = mapped_column(Double)
+    density_per_km2: Mapped[float] = mapped_column(Double)
+    previous_members: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    growth: Mapped[float | None] = mapped_column(Double)
+    window_from: Mapped[datetime]
+    window_to: Mapped[datetime]
+    computed_at: Mapped[datetime]
+    grid_id: Mapped[int | None] = mapped_column(_fk("grid"), index=True)
+    community_id: Mapped[int | None] = mapped_column(_fk("region"))
+    street_id: Mapped[int | None] = mapped_column(_fk("region"))
+    geom: Mapped[WKBElement] = _geom("POLYGON")
+
+
+class HotspotCell(Base):
+    """Getis-Ord Gi* of the hazard count of an H3 cell, per category ('all': every category)."""
+
+    __tablename__ = "hotspot_cell"
+    __table_args__ = (
+        CheckConstraint("hotspot IN ('hot', 'cold', 'ns')", name="hotspot_valid"),
+        UniqueConstraint("h3_cell", "resolution", "category", name="uq_hotspot_cell_h3_cell"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    h3_cell: Mapped[int] = mapped_column(BigInteger)
+    resolution: Mapped[int] = mapped_column(SmallInteger)
+    category: Mapped[str] = mapped_column(String(32), server_default="all")
+    hazards: Mapped[int]
+    gi: Mapped[float] = mapped_column(Double)
+    z: Mapped[float] = mapped_column(Double)
+    p_sim: Mapped[float | None] = mapped_column(Double)
+    p_z_sim: Mapped[float | None] = mapped_column(Double)
+    p_binom: Mapped[float | None] = mapped_column(Double)
+    p_norm: Mapped[float] = mapped_column(Double)
+    p_fdr: Mapped[float] = mapped_column(Double)
+    hotspot: Mapped[str] = mapped_column(String(8))
+    permutations: Mapped[int]
+    window_from: Mapped[datetime]
+    window_to: Mapped[datetime]
+    computed_at: Mapped[datetime]
+    grid_id: Mapped[int | None] = mapped_column(_fk("grid"), index=True)
+    geom: Mapped[WKBElement] = _geom("POLYGON")
+
+
+class HazardWarning(Base):
+    """A cluster warning (seed 002): yellow to the community, red to the street and district.
+
+    Unique per (cluster, level), so a refresh never sends the same warning twice.
+    """
+
+    __tablename__ = "hazard_warning"
+    __table_args__ = (
+        CheckConstraint("level IN ('blue', 'yellow', 'red')", name="level_valid"),
+        UniqueConstraint("cluster_id", "level", name="uq_hazard_warning_cluster_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    level: Mapped[str] = mapped_column(String(8))
+    cluster_id: Mapped[int] = mapped_column(Integer)
+    region_id: Mapped[int | None] = mapped_column(_fk("region"), index=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    members: Mapped[int]
+    recipients: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -18,6 +18,7 @@ from services.errors import add_exception_handlers
 from services.ogc import LazyOgc, OgcService
 from services.road_graph import RoadGraphState
 from services.routers import (
+    analysis,
     attachments,
     auth,
     coverage,
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(units.work_orders_router)
     app.include_router(inspections.router)
     app.include_router(stats.router)
+    app.include_router(analysis.router)
     app.include_router(risk.router)
     app.include_router(indices.router)
     app.state.road_graph = RoadGraphState()
