@@ -348,6 +348,46 @@ CATALOGUE = (
         minzoom=13,
     ),
     Layer(
+        id="isochrones",
+        title="Station drive-time rings",
+        title_zh="消防站行车时间圈",
+        description="Roads each station reaches by fire engine in 0–4, 4–5 and 5–8 minutes of "
+                    "driving (open fire-lane blockages closed), as 50 m road corridors; "
+                    "4 min of driving + 60 s turnout is the 5-minute standard (GB 51080-2015).",
+        view="isochrones",
+        geometry_type="MultiPolygon",
+        fields=(F("station_id", "integer"), F("station_code"), F("station_name"),
+                F("station_kind"), F("from_s", "number"), F("to_s", "number"), F("band"),
+                F("area_km2", "number"), F("computed_at", "datetime")),
+        access=Access.reference,
+        legend=Legend("fill", ["match", ["get", "to_s"], 240, "#31a354", 300, "#addd8e",
+                               "#fec44f"], "行车时间圈（4/5/8分钟）"),
+        keywords=("isochrone", "coverage", "response time", "行车时间圈"),
+        minzoom=9,
+        simplify=True,
+    ),
+    Layer(
+        id="first-due-areas",
+        title="First-due areas",
+        title_zh="消防站首到责任区",
+        description="The roads each station reaches before any other by fire engine (open "
+                    "fire-lane blockages closed), as 50 m road corridors.",
+        view="first_due_areas",
+        geometry_type="MultiPolygon",
+        fields=(F("station_id", "integer"), F("station_code"), F("station_name"),
+                F("station_kind"), F("nodes", "integer"), F("area_km2", "number"),
+                F("computed_at", "datetime")),
+        access=Access.reference,
+        legend=Legend("fill", "#6baed6", "首到责任区", outline="#08519c"),
+        keywords=("first due", "station district", "责任区"),
+        minzoom=9,
+        simplify=True,
+    ),
+)
+
+CATALOGUE = (
+    *CATALOGUE,
+    Layer(
         id="hazard-clusters",
         title="Hazard clusters",
         title_zh="隐患聚集区",

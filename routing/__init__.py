@@ -6,6 +6,7 @@
 ``snap``           `SnapIndex`, `snap_point`: points onto edges as virtual nodes
 ``responders``     `route`, `nearest_stations` (+ coverage functions re-exported)
 ``coverage``       `coverage`, `band_polygons`, `first_due_areas`
+``isochrones``     `station_rings`, `first_due_polygons`: per-station polygons for layers
 ``topology``       `dead_ends`, `single_access_roads`
 ``fire_lanes``     `check_buildings`: per-building fire access report
 ``patrols``        `plan_patrol`: ordered patrol lists split into shifts
@@ -19,6 +20,7 @@ from routing.coverage import band_polygons, coverage, first_due_areas
 from routing.errors import GraphContractError, RoutingError, SnapError, UnreachableError
 from routing.fire_lanes import BuildingReport, Problem, check_buildings
 from routing.graph import build_graph, lattice_edges, lattice_graph, validate_graph
+from routing.isochrones import FirstDueArea, Ring, first_due_polygons, station_rings
 from routing.paths import Route
 from routing.patrols import PatrolPlan, Stop, plan_patrol
 from routing.responders import StationETA, nearest_stations, route
@@ -26,22 +28,32 @@ from routing.settings import DEFAULTS, RoutingSettings
 from routing.siting import SitingChoice, suggest_stations
 from routing.snap import Snap, SnapIndex, snap_point
 from routing.topology import dead_ends, single_access_roads
-from routing.weights import CAR, TRUCK, car_weight, closing, truck_weight, weight_for
+from routing.weights import (
+    CAR,
+    TRUCK,
+    car_weight,
+    closing,
+    truck_weight,
+    weight_for,
+    weight_key,
+)
 
 __all__ = [
     "CAR",
     "DEFAULTS",
     "TRUCK",
     "BuildingReport",
+    "FirstDueArea",
     "GraphContractError",
     "PatrolPlan",
     "Problem",
+    "Ring",
     "Route",
     "RoutingError",
     "RoutingSettings",
+    "SitingChoice",
     "Snap",
     "SnapError",
-    "SitingChoice",
     "SnapIndex",
     "StationETA",
     "Stop",
@@ -54,6 +66,7 @@ __all__ = [
     "coverage",
     "dead_ends",
     "first_due_areas",
+    "first_due_polygons",
     "lattice_edges",
     "lattice_graph",
     "nearest_stations",
@@ -61,8 +74,10 @@ __all__ = [
     "route",
     "single_access_roads",
     "snap_point",
+    "station_rings",
     "suggest_stations",
     "truck_weight",
     "validate_graph",
     "weight_for",
+    "weight_key",
 ]

@@ -87,7 +87,7 @@ def coverage(
     snaps = _locate_all(G, stations, weight=weight, index=index, max_snap_m=max_snap_m)
     result = {}
     for sid, snap in snaps.items():
-        times = reach_times(G, [snap], weight=weight, cutoff=bands[-1])
+        times = reach_times(G, [snap], weight=weight, cutoff=bands[-1], index=index)
         result[sid] = {b: frozenset(n for n, t in times.items() if t <= b) for b in bands}
     return result
 
@@ -148,7 +148,7 @@ def band_polygons(
         raise RoutingError(msg)
     index = index if index is not None else SnapIndex(G)
     snaps = _locate_all(G, stations, weight=weight, index=index, max_snap_m=max_snap_m)
-    times = reach_times(G, snaps.values(), weight=weight, cutoff=bands[-1])
+    times = reach_times(G, snaps.values(), weight=weight, cutoff=bands[-1], index=index)
     cost, proj = edge_cost(weight), index.proj
     legs_m = [
         (leg.cost, proj.to_metric(leg.geometry))
@@ -315,7 +315,7 @@ def station_reach(
             snaps.append(locate(G, loc, weight=weight, index=index))
         except SnapError:
             off_network.append(sid)
-    times = reach_times(G, snaps, weight=weight, cutoff=cutoff) if snaps else {}
+    times = reach_times(G, snaps, weight=weight, cutoff=cutoff, index=index) if snaps else {}
     return times, off_network
 
 

@@ -1,9 +1,10 @@
 """Shortest paths between snapped locations, without adding virtual nodes to the graph.
 
-`Reach` runs one Dijkstra (``networkx.dijkstra_predecessor_and_distance``) per leg of a
-`Snap` and combines them: the time from a virtual node to ``x`` is
-``min(leg.cost + d(leg.node, x))``. On the reverse view of the graph the same gives times
-*to* a virtual node, which answers "every station to this alarm" with at most two runs.
+`Reach` runs one Dijkstra started from every leg of a `Snap` at the leg's cost, so the time
+from a virtual node to ``x`` is ``min(leg.cost + d(leg.node, x))``. Against the edge
+directions the same gives times *to* a virtual node, which answers "every station to this
+alarm" with one run (stopped once the k nearest stations are known, see
+`routing.responders.nearest_stations`).
 `shortest_route` joins two snaps with ``networkx.bidirectional_dijkstra`` between their leg
 nodes (at most four searches) and the direct drive along a shared road.
 """
@@ -18,7 +19,8 @@ import networkx as nx
 from shapely.geometry import LineString
 
 from routing._geo import join_lines, line_length_m
-from routing.snap import Leg, Snap, direct_leg, edge_geometry
+from routing._search import Settle, adjacency, dijkstra
+from routing.snap import Leg, Snap, SnapIndex, direct_leg, edge_geometry
 from routing.weights import Weight, best_key, edge_cost
 
 __all__ = ["Reach", "Route", "assemble_route", "reach_times", "shortest_route"]
@@ -75,7 +77,11 @@ def assemble_route(
 class Reach:
     """
     Least costs from a virtual node (``reverse=False``, its ``out`` legs) or to it
-    (``reverse=True``, its ``into`` legs, searched on the reverse view), with paths.
+    (``reverse=True``, its ``into`` legs, searched against the edge directions), with paths.
+
+    One Dijkstra started from every leg's node at the leg's cost (`routing._search.dijkstra`).
+    With `index`, the weight's compiled adjacency is used (see `routing._search`); `settle`
+    may stop the search early (then only the nodes settled so far have costs).
     """
 
     def __init__(
@@ -86,16 +92,18 @@ class Reach:
         weight: Weight,
         reverse: bool = False,
         cutoff: float | None = None,
+        index: SnapIndex | None = None,
+        settle: Settle | None = None,
     ) -> None:
         self.G, self.snap, self.weight, self.reverse = G, snap, weight, reverse
-        H = G.reverse(copy=False) if reverse else G
         legs = [leg for leg in (snap.into if reverse else snap.out)
                 if cutoff is None or leg.cost <= cutoff]
         self.legs = legs
-        # One Dijkstra started from every leg's node at the leg's cost (instead of one run
-        # per leg): same least costs, half the work for a point in the middle of a road.
-        self.dist, self.pred, self.origin = _dijkstra_from(
-            H, [(leg.node, leg.cost, i) for i, leg in enumerate(legs)], weight, cutoff
+        adj = adjacency(G, weight, reverse=reverse,
+                        cache=index.adjacency if index is not None else None)
+        self.dist, self.pred, self.origin = dijkstra(
+            adj, [(leg.node, leg.cost, i) for i, leg in enumerate(legs)], cutoff=cutoff,
+            settle=settle,
         )
 
     def cost(self, n: Hashable) -> float | None:
@@ -126,52 +134,14 @@ class Reach:
                 best = (c + leg.cost, leg)
         return best
 
-
-def _dijkstra_from(
-    H: nx.MultiDiGraph,
-    starts: list[tuple[Hashable, float, int]],
-    weight: Weight,
-    cutoff: float | None,
-) -> tuple[dict[Hashable, float], dict[Hashable, Hashable | None], dict[Hashable, int]]:
-    """Dijkstra from several start nodes with initial costs (node, cost, label).
-
-    Returns least cost per reached node, its predecessor (None at a start) and the label of
-    the start it was reached from. `weight` is an attribute name or a networkx-style weight
-    function ``(u, v, edge_dict) -> cost | None``; `cutoff` bounds the total cost.
-    """
-    from heapq import heappop, heappush
-    from itertools import count
-
-    wfn = nx.algorithms.shortest_paths.weighted._weight_function(H, weight)
-    adj = H._adj
-    dist: dict[Hashable, float] = {}
-    pred: dict[Hashable, Hashable | None] = {}
-    origin: dict[Hashable, int] = {}
-    seen: dict[Hashable, float] = {}
-    heap: list = []
-    tie = count()
-    for node, cost, label in starts:
-        if node not in seen or cost < seen[node]:
-            seen[node] = cost
-            heappush(heap, (cost, next(tie), node, label, None))
-    while heap:
-        d, _, v, label, p = heappop(heap)
-        if v in dist:
-            continue
-        dist[v], pred[v], origin[v] = d, p, label
-        for u, e in adj[v].items():
-            c = wfn(v, u, e)
-            if c is None:
-                continue
-            du = d + c
-            if cutoff is not None and du > cutoff:
-                continue
-            if u in dist:
-                continue
-            if u not in seen or du < seen[u]:
-                seen[u] = du
-                heappush(heap, (du, next(tie), u, label, v))
-    return dist, pred, origin
+    def route_to(self, other: Snap) -> Route | None:
+        """The least-cost route between this virtual node and `other` (forward: to it)."""
+        legs = other.out if self.reverse else other.into
+        found = self.via(legs)
+        direct = direct_leg(other, self.snap) if self.reverse else direct_leg(self.snap, other)
+        if direct is not None and (found is None or direct.cost <= found[0]):
+            return Route(direct.cost, direct.length_m, join_lines([direct.geometry]), (), ())
+        return None if found is None else self.route(found[1].node, found[1])
 
 
 def shortest_route(G: nx.MultiDiGraph, a: Snap, b: Snap, *, weight: Weight) -> Route | None:
@@ -195,35 +165,20 @@ def shortest_route(G: nx.MultiDiGraph, a: Snap, b: Snap, *, weight: Weight) -> R
 
 
 def reach_times(
-    G: nx.MultiDiGraph, snaps: Iterable[Snap], *, weight: Weight, cutoff: float | None = None
+    G: nx.MultiDiGraph,
+    snaps: Iterable[Snap],
+    *,
+    weight: Weight,
+    cutoff: float | None = None,
+    index: SnapIndex | None = None,
 ) -> dict[Hashable, float]:
     """
     Least cost from any of `snaps` to every graph node within `cutoff`.
 
-    Legs of zero cost (snaps at nodes) share one ``multi_source_dijkstra_path_length``;
-    each other leg gets its own run, shortened by the leg's cost.
+    One Dijkstra started from every ``out`` leg of every snap at the leg's cost; with `index`
+    on the weight's compiled adjacency.
     """
-    times: dict[Hashable, float] = {}
     legs = [leg for s in snaps for leg in s.out]
-    zero = {leg.node for leg in legs if leg.cost == 0}
-    runs: list[tuple[float, dict[Hashable, float]]] = []
-    if zero:
-        runs.append(
-            (0.0, nx.multi_source_dijkstra_path_length(G, zero, cutoff=cutoff, weight=weight))
-        )
-    for leg in legs:
-        if leg.cost == 0 or (cutoff is not None and leg.cost > cutoff):
-            continue
-        rest = None if cutoff is None else cutoff - leg.cost
-        runs.append(
-            (
-                leg.cost,
-                nx.single_source_dijkstra_path_length(G, leg.node, cutoff=rest, weight=weight),
-            )
-        )
-    for offset, dist in runs:
-        for n, d in dist.items():
-            t = offset + d
-            if t < times.get(n, float("inf")):
-                times[n] = t
-    return times
+    adj = adjacency(G, weight, cache=index.adjacency if index is not None else None)
+    dist, _, _ = dijkstra(adj, [(leg.node, leg.cost, 0) for leg in legs], cutoff=cutoff)
+    return dist

@@ -2,15 +2,19 @@
 
 Stops are visited by ascending ``priority`` (for instance 0 = red-coded units due daily, or
 the due date); within a priority the order minimises travel time on the graph. The order is
-deterministic: greedy nearest neighbour (ties by input order) improved by 2-opt on the
-asymmetric travel-time matrix (one-way roads make A→B differ from B→A; a reversed segment
-is re-costed in its new direction).
+deterministic: greedy nearest neighbour (ties by input order) improved by 2-opt and or-opt
+on the asymmetric travel-time matrix (one-way roads make A→B differ from B→A; a reversed
+segment is re-costed in its new direction), then an iterated local search: 50 seeded
+double-bridge kicks (three segments swapped, none reversed), each followed by the same local
+search, keeping only improvements. On the demo district's 30-stop rounds this lands within
+0.5 % of the proven optimum (`bench/routing.py`, OR-Tools CP-SAT).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +23,7 @@ import networkx as nx
 
 from routing._validate import check_graph
 from routing.errors import RoutingError, SnapError
-from routing.paths import Reach, reach_times, shortest_route
+from routing.paths import Reach
 from routing.settings import DEFAULTS
 from routing.snap import Location, Snap, SnapIndex, direct_leg, locate, needs_index
 from routing.weights import CAR, Weight
@@ -27,6 +31,7 @@ from routing.weights import CAR, Weight
 __all__ = ["PatrolLeg", "PatrolPlan", "Shift", "Stop", "plan_patrol"]
 
 _BIG = 1e12  # stands for "no route" inside the optimiser
+_KICKS = 50  # double-bridge kicks of the iterated local search, per priority group
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +154,11 @@ def plan_patrol(
 
     Notes
     -----
-    One Dijkstra per stop leg for the travel-time matrix; then greedy O(n²) and local-search
-    passes of O(n²) moves costed in O(1) (2-opt uses prefix sums in both directions).
+    One Dijkstra per stop for the travel-time matrix, stopped once every other stop is
+    reached (on the weight's compiled adjacency kept in `index`); the routes of the chosen
+    order come from the same searches. Then greedy O(n²), local-search passes of O(n²)
+    moves costed in O(1) (2-opt uses prefix sums in both directions) and 50 double-bridge
+    kicks, each followed by local search (iterated local search, seeded: deterministic).
     """
     check_graph(G)
     items = [s if isinstance(s, Stop) else Stop(*s) for s in stops]
@@ -171,7 +179,7 @@ def plan_patrol(
             kept.append(s)
         except SnapError as e:
             unreachable[s.id] = str(e)
-    T = _matrix(G, snaps, weight)
+    T, reaches = _matrix(G, snaps, weight, index)
     todo = []
     for j, s in enumerate(kept, start=1):
         if T[0][j] >= _BIG:
@@ -181,18 +189,19 @@ def plan_patrol(
     prio = {j: kept[j - 1].priority for j in todo}
     service = [0.0] + [s.service_s for s in kept]
     end = 0 if return_to_start else None
-    order = _order(todo, T, prio, end)
+    order = _order(todo, T, prio, end, kicks=_KICKS)
     chunks = _split(order, T, service, max_shift_s, return_to_start)
     shifts = []
     for chunk in chunks:
-        seq = _order(chunk, T, prio, end, seed=chunk)
+        # A single shift is the round already searched; cut rounds are searched again.
+        seq = _order(chunk, T, prio, end, seed=chunk, kicks=_KICKS if len(chunks) > 1 else 0)
         legs: list[PatrolLeg] = []
         t, prev = 0.0, 0
         for j in seq:
             if T[prev][j] >= _BIG:
                 unreachable[kept[j - 1].id] = "no route from the previous stop"
                 continue
-            r = shortest_route(G, snaps[prev], snaps[j], weight=weight)
+            r = reaches[prev].route_to(snaps[j])
             travel, dist, geom = (
                 (r.travel_time_s, r.distance_m, r.geometry) if r else (0.0, 0.0, None)
             )
@@ -207,32 +216,39 @@ def plan_patrol(
     return PatrolPlan(tuple(s for s in shifts if s.legs), unreachable)
 
 
-def _matrix(G: nx.MultiDiGraph, snaps: list[Snap], weight: Weight) -> list[list[float]]:
+def _matrix(
+    G: nx.MultiDiGraph, snaps: list[Snap], weight: Weight, index: SnapIndex | None
+) -> tuple[list[list[float]], list[Reach]]:
     """Travel costs between all snaps, ``snaps[0]`` the start (``_BIG`` where no route).
 
-    Searches from stop ``i`` stop at ``d(i, start) + max_j d(start, j)``, a bound on every
-    ``d(i, j)`` (triangle inequality through the start), so a patrol round in one grid does
-    not search the whole city.
+    One Dijkstra from each snap (all its ``out`` legs at once, on the weight's compiled
+    adjacency), stopped as soon as every other snap's ``into`` nodes are settled, so a
+    patrol round in one grid does not search the whole city. The searches are returned
+    too: the routes of the chosen order are read from them, not searched again.
     """
     n = len(snaps)
     T = [[0.0] * n for _ in range(n)]
-    home = Reach(G, snaps[0], weight=weight, reverse=True)
+    targets = [{leg.node for leg in b.into} for b in snaps]
+    reaches = []
     for i, a in enumerate(snaps):
-        cutoff = None
-        if i > 0:
-            back = home.via(a.out)
-            reach_out = max((c for c in T[0][1:] if c < _BIG), default=0.0)
-            cutoff = None if back is None else back[0] + reach_out + 1e-6
-        times = reach_times(G, [a], weight=weight, cutoff=cutoff)
+        todo = set().union(*(t for j, t in enumerate(targets) if j != i))
+
+        def settle(v: Hashable, d: float, todo: set = todo) -> bool:
+            todo.discard(v)
+            return not todo
+
+        reach = Reach(G, a, weight=weight, index=index, settle=settle if todo else None)
+        reaches.append(reach)
         for j, b in enumerate(snaps):
             if i == j:
                 continue
-            costs = [times[leg.node] + leg.cost for leg in b.into if leg.node in times]
+            found = reach.via(b.into)
+            costs = [found[0]] if found is not None else []
             direct = direct_leg(a, b)
             if direct is not None:
                 costs.append(direct.cost)
             T[i][j] = min(costs, default=_BIG)
-    return T
+    return T, reaches
 
 
 def _order(
@@ -242,6 +258,7 @@ def _order(
     end: int | None,
     *,
     seed: list[int] | None = None,
+    kicks: int = 0,
 ) -> list[int]:
     """Stops by priority group; each group greedy (or in `seed` order), then improved."""
     result: list[int] = []
@@ -251,7 +268,7 @@ def _order(
         group = [j for j in (seed or stops) if prio[j] == g]
         seq = group if seed is not None else _greedy(group, T, prev)
         last = end if g_i == len(groups) - 1 else None
-        seq = _improve(seq, T, prev, last)
+        seq = _search(seq, T, prev, last, kicks)
         result += seq
         prev = seq[-1]
     return result
@@ -267,6 +284,36 @@ def _greedy(group: list[int], T: list[list[float]], prev: int) -> list[int]:
     return seq
 
 
+def _cost(seq: list[int], T: list[list[float]], prev: int, end: int | None) -> float:
+    total, a = 0.0, prev
+    for b in seq:
+        total += T[a][b]
+        a = b
+    return total + (T[a][end] if end is not None else 0.0)
+
+
+def _search(
+    seq: list[int], T: list[list[float]], prev: int, end: int | None, kicks: int
+) -> list[int]:
+    """Local search, then `kicks` double-bridge kicks each followed by local search (ILS).
+
+    A kick cuts prev → A B C D → end into four and drives A C B D: no segment is reversed, so
+    the move is cheap to undo under one-way roads. Seeded, so the result is deterministic.
+    """
+    best = _improve(seq, T, prev, end)
+    if len(best) < 8 or kicks <= 0:
+        return best
+    best_cost = _cost(best, T, prev, end)
+    rng = random.Random(len(best))  # noqa: S311 - reproducible search, not security
+    for _ in range(kicks):
+        i, j, k = sorted(rng.sample(range(1, len(best)), 3))
+        cand = _improve(best[:i] + best[j:k] + best[i:j] + best[k:], T, prev, end)
+        c = _cost(cand, T, prev, end)
+        if c < best_cost - 1e-9:
+            best, best_cost = cand, c
+    return best
+
+
 def _improve(seq: list[int], T: list[list[float]], prev: int, end: int | None) -> list[int]:
     """2-opt and or-opt until neither shortens prev → seq → end."""
     while True:
@@ -279,26 +326,36 @@ def _improve(seq: list[int], T: list[list[float]], prev: int, end: int | None) -
 def _or_opt(
     seq: list[int], T: list[list[float]], prev: int, end: int | None
 ) -> tuple[list[int], bool]:
-    """Apply the first move of a run of 1-3 stops (kept in order) that shortens the route."""
+    """Apply the first move of a run of 1-3 stops (kept in order) that shortens the route.
+
+    ``ext = [prev, *seq, end]``: the run ``ext[i+1 .. i+L]`` leaves its place (saving
+    ``a→first + last→b - a→b``) and goes between ``ext[q]`` and ``ext[q+1]``, an edge of the
+    route that does not touch it; ``end`` None means an open route (no cost after the last).
+    """
+    n = len(seq)
+    ext = [prev, *seq, end]
 
     def t(a: int | None, b: int | None) -> float:
         return 0.0 if a is None or b is None else T[a][b]
 
-    n = len(seq)
     for length in (1, 2, 3):
         for i in range(n - length + 1):
-            seg = seq[i : i + length]
-            a = prev if i == 0 else seq[i - 1]
-            b = end if i + length == n else seq[i + length]
-            saved = t(a, seg[0]) + t(seg[-1], b) - t(a, b)
-            rest = seq[:i] + seq[i + length :]
-            for p in range(len(rest) + 1):
-                if p == i:
-                    continue
-                c = prev if p == 0 else rest[p - 1]
-                d = end if p == len(rest) else rest[p]
-                if t(c, seg[0]) + t(seg[-1], d) - t(c, d) - saved < -1e-9:
-                    return rest[:p] + seg + rest[p:], True
+            first, last = ext[i + 1], ext[i + length]
+            a, b = ext[i], ext[i + length + 1]
+            saved = t(a, first) + t(last, b) - t(a, b)
+            to_first = [row[first] for row in T]
+            from_last = T[last]
+            for q in (*range(i), *range(i + length + 1, n + 1)):
+                c, d = ext[q], ext[q + 1]
+                if d is None:
+                    gain = to_first[c] - saved
+                else:
+                    gain = to_first[c] + from_last[d] - T[c][d] - saved
+                if gain < -1e-9:
+                    seg = seq[i : i + length]
+                    if q < i:
+                        return seq[:q] + seg + seq[q:i] + seq[i + length :], True
+                    return seq[:i] + seq[i + length : q] + seg + seq[q:], True
     return seq, False
 
 

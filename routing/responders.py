@@ -10,6 +10,7 @@ station removed or added is another `stations` mapping, a closed road is
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from routing.coverage import band_polygons, coverage, first_due_areas
 from routing.errors import RoutingError, SnapError, UnreachableError
 from routing.paths import Reach, Route, shortest_route
 from routing.settings import DEFAULTS
-from routing.snap import Leg, Location, Snap, SnapIndex, direct_leg, locate, needs_index
+from routing.snap import Leg, Location, SnapIndex, direct_leg, locate, needs_index
 from routing.weights import TRUCK, Weight
 
 __all__ = [
@@ -202,8 +203,12 @@ def nearest_stations(
 
     Notes
     -----
-    Times *to* the point are searched once on the reverse view of `G` from the end nodes
-    of the point's edge (one Dijkstra run started from both), then read for every station.
+    Times *to* the point are searched once against the edge directions from the end nodes
+    of the point's edge (one Dijkstra started from both), and the search stops as soon as
+    it passes the k-th best station found: every station not reached yet is farther. With
+    an `index`, station snaps and the weight's compiled adjacency are kept in it, so a
+    query costs one snap and a search bounded by the k-th station (see `routing._search`).
+    ``include_unreachable`` searches the whole reachable graph to tell the rest apart.
     """
     check_graph(G)
     if not stations:
@@ -215,41 +220,65 @@ def nearest_stations(
     if index is None and any(needs_index(G, p) for p in (point, *stations.values())):
         index = SnapIndex(G)
     target = locate(G, point, weight=weight, index=index, max_distance_m=max_snap_m)
-    reach = Reach(G, target, weight=weight, reverse=True, cutoff=cutoff_s)
-    found: list[tuple[float, int, Hashable, tuple[Snap, Leg | None]]] = []
     missing: list[StationETA] = []
+    order_of: dict[int, Hashable] = {}
+    legs_at: dict[Hashable, list[tuple[int, Leg]]] = {}  # graph node -> station out legs
+    best: dict[int, tuple[float, Leg | None]] = {}  # station order -> (cost, its leg)
     for order, (sid, loc) in enumerate(stations.items()):
         try:
             src = locate(G, loc, weight=weight, index=index, max_distance_m=max_snap_m)
         except SnapError as e:
             missing.append(_unreachable(sid, f"station is off the passable network: {e}"))
             continue
-        best = reach.via(src.out)
+        order_of[order] = sid
+        for leg in src.out:
+            legs_at.setdefault(leg.node, []).append((order, leg))
         direct = direct_leg(src, target)
-        if direct is not None and (best is None or direct.cost <= best[0]):
-            best = (direct.cost, None)
-        if best is not None and (cutoff_s is None or best[0] <= cutoff_s):
-            found.append((best[0], order, sid, (src, best[1])))
-        else:
-            within = "" if cutoff_s is None else f" within {cutoff_s:g} s"
-            missing.append(_unreachable(sid, f"no route to the point{within} under this weight"))
-    if not found:
+        if direct is not None and (cutoff_s is None or direct.cost <= cutoff_s):
+            best[order] = (direct.cost, None)
+    kth = [_kth(best, k)]
+
+    def settle(v: Hashable, d: float) -> bool:
+        # Every station not yet seen costs at least d: stop once k stations cost less.
+        if d > kth[0] and not include_unreachable:
+            return True
+        for order, leg in legs_at.get(v, ()):
+            c = d + leg.cost
+            if (cutoff_s is None or c <= cutoff_s) and (order not in best or c < best[order][0]):
+                best[order] = (c, leg)
+                kth[0] = _kth(best, k)
+        return False
+
+    reach = Reach(G, target, weight=weight, reverse=True, cutoff=cutoff_s, index=index,
+                  settle=settle)
+    if not best:
         msg = f"None of the {len(stations)} stations can reach the point under this weight."
         raise UnreachableError(msg)
-    found.sort(key=lambda f: (f[0], f[1]))
+    found = sorted(best, key=lambda o: (best[o][0], o))
     results = []
-    for _, _, sid, (src, leg) in found[:k]:
-        r = (
-            shortest_route(G, src, target, weight=weight)
-            if leg is None
-            else reach.route(leg.node, leg)
-        )
+    for order in found[:k]:
+        leg = best[order][1]
+        src = locate(G, stations[order_of[order]], weight=weight, index=index,
+                     max_distance_m=max_snap_m)
+        r = shortest_route(G, src, target, weight=weight) if leg is None else reach.route(
+            leg.node, leg)
         assert r is not None  # reachable by construction
         eta = turnout_s + r.travel_time_s
-        results.append(
-            StationETA(sid, True, r.travel_time_s, r.distance_m, eta, eta <= standard_s, r.geometry)
-        )
+        results.append(StationETA(order_of[order], True, r.travel_time_s, r.distance_m, eta,
+                                  eta <= standard_s, r.geometry))
+    if include_unreachable:
+        within = "" if cutoff_s is None else f" within {cutoff_s:g} s"
+        missing += [_unreachable(sid, f"no route to the point{within} under this weight")
+                    for order, sid in order_of.items() if order not in best]
+        missing.sort(key=lambda m: list(stations).index(m.station_id))
     return results + (missing if include_unreachable else [])
+
+
+def _kth(best: Mapping[int, tuple[float, object]], k: int) -> float:
+    """The k-th least cost in `best` (inf while fewer than k)."""
+    if len(best) < k:
+        return float("inf")
+    return heapq.nsmallest(k, (c for c, _ in best.values()))[-1]
 
 
 def _unreachable(sid: Hashable, reason: str) -> StationETA:

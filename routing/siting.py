@@ -94,7 +94,7 @@ def suggest_stations(
             continue
 
     def reached(snaps) -> set[Hashable]:
-        times = reach_times(G, snaps, weight=weight, cutoff=travel_s)
+        times = reach_times(G, snaps, weight=weight, cutoff=travel_s, index=index)
         out = set()
         for t, snap in target_snaps.items():
             # A target is reached when a leg into its road position arrives in time.

@@ -21,7 +21,9 @@ direct drive when both lie on the same road (`direct_leg`). The graph is not cop
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +34,11 @@ from shapely.geometry import LineString, Point
 from shapely.strtree import STRtree
 
 from routing._geo import LocalProjection, piece
+from routing._search import AdjacencyCache
 from routing._validate import as_lonlat, check_graph
 from routing.errors import RoutingError, SnapError
 from routing.settings import DEFAULTS
-from routing.weights import TRUCK, Weight, edge_cost
+from routing.weights import TRUCK, Weight, edge_cost, weight_key
 
 __all__ = [
     "Leg",
@@ -101,12 +104,21 @@ Location = Hashable | Sequence[float] | Point | Snap
 """A graph node, a (lon, lat) pair or shapely Point, or a `Snap`."""
 
 
+_SNAP_CACHE_SIZE = 4096
+
+
 class SnapIndex:
     """
     Spatial index of the edges of `G` (build once per graph, reuse for every query).
 
     One entry per road: the back edge of a two-way road shares its entry. Geometries are
     held in a transverse Mercator projection centred on the graph, so distances are metres.
+
+    The index also keeps what repeated queries on `G` share: the last 4,096 snapped points
+    per weight key (stations are snapped once, not on every alarm) and the compiled
+    adjacency of the last few weights (``adjacency``, see `routing._search`). Both are keyed
+    by `routing.weights.weight_key`, so a weight without a key is never cached. Build a new
+    index after changing the graph.
     """
 
     def __init__(self, G: nx.MultiDiGraph) -> None:
@@ -131,6 +143,28 @@ class SnapIndex:
         self.lines_m = self.proj.to_metric(np.array(lines, dtype=object))
         self.tree = STRtree(self.lines_m)
         self._pos = {e: i for i, e in enumerate(edges)}
+        self.adjacency = AdjacencyCache(G)
+        self._snaps: OrderedDict[tuple, Snap | str] = OrderedDict()
+        self._snaps_lock = threading.Lock()
+
+    def cached_snap(self, key: tuple, make: Callable[[], Snap]) -> Snap:
+        """The snap stored under `key`, or ``make()`` stored (a SnapError is kept too)."""
+        with self._snaps_lock:
+            hit = self._snaps.get(key)
+            if hit is not None:
+                self._snaps.move_to_end(key)
+        if hit is None:
+            try:
+                hit = make()
+            except SnapError as e:
+                hit = str(e)
+            with self._snaps_lock:
+                self._snaps[key] = hit
+                while len(self._snaps) > _SNAP_CACHE_SIZE:
+                    self._snaps.popitem(last=False)
+        if isinstance(hit, str):
+            raise SnapError(hit)
+        return hit
 
     def line_m(self, u: Hashable, v: Hashable, k: Hashable) -> LineString:
         """Metric geometry of edge ``(u, v, k)``, oriented from u to v."""
@@ -283,6 +317,8 @@ def locate(
     A `Snap` for a location: a Snap as is, a graph node anchored, a point snapped.
 
     Graph nodes take precedence, so in a graph whose nodes are pairs a pair is a node.
+    With an `index` and a weight that has a key (`routing.weights.weight_key`), a point's
+    snap is kept in the index and reused.
 
     Raises
     ------
@@ -300,7 +336,15 @@ def locate(
     ):
         msg = f"{loc!r} is neither a node of G, a (lon, lat) pair nor a Point."
         raise nx.NodeNotFound(msg)
-    return snap_point(G, loc, weight=weight, index=index, max_distance_m=max_distance_m)
+    key = weight_key(weight)
+    if index is None or key is None or index.graph is not G:
+        return snap_point(G, loc, weight=weight, index=index, max_distance_m=max_distance_m)
+    lon, lat = as_lonlat(loc)
+    return index.cached_snap(
+        (lon, lat, key, max_distance_m),
+        lambda: snap_point(G, (lon, lat), weight=weight, index=index,
+                           max_distance_m=max_distance_m),
+    )
 
 
 def needs_index(G: nx.MultiDiGraph, loc: Location) -> bool:

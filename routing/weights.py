@@ -39,6 +39,7 @@ __all__ = [
     "truck_fits",
     "truck_weight",
     "weight_for",
+    "weight_key",
 ]
 
 EdgeAttrs = Mapping[str, Any]
@@ -107,6 +108,7 @@ def car_weight(
         costs = [a[attr] for k, a in d.items() if is_open(a, k, closed)]
         return min(costs) if costs else None
 
+    weight.cache_key = ("car", closed, attr)  # type: ignore[attr-defined]
     return weight
 
 
@@ -165,6 +167,8 @@ def truck_weight(
                 best = cost
         return best
 
+    weight.cache_key = (  # type: ignore[attr-defined]
+        "truck", min_width_m, min_height_m, closed, respect_truck_ok, attr)
     return weight
 
 
@@ -191,7 +195,32 @@ def closing(weight: Weight, edge_ids: Collection[Hashable]) -> WeightFn:
         ]
         return min(costs) if costs else None
 
+    base = weight_key(weight)
+    if base is not None:
+        closed_weight.cache_key = ("closing", base, closed)  # type: ignore[attr-defined]
     return closed_weight
+
+
+def weight_key(weight: Weight) -> Hashable | None:
+    """
+    What `weight` computes, as a hashable key; None for a callable of unknown make.
+
+    Weights with equal keys give every edge the same cost, so work done under one of them
+    (snaps, compiled adjacency in `routing.snap.SnapIndex`) is reused for the other. The
+    weights made here (`truck_weight`, `car_weight`, `weight_for`, `closing` of a keyed
+    weight) carry their key; an attribute name is its own key.
+
+    Examples
+    --------
+    >>> weight_key(weight_for("truck", closed_edges={7})) == weight_key(
+    ...     truck_weight(closed_edges=[7]))
+    True
+    >>> weight_key("travel_time_s"), weight_key(lambda u, v, d: 1.0)
+    (('attr', 'travel_time_s'), None)
+    """
+    if isinstance(weight, str):
+        return ("attr", weight)
+    return getattr(weight, "cache_key", None)
 
 
 def edge_cost(weight: Weight) -> EdgeCost:

@@ -19,14 +19,14 @@ import networkx as nx
 import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request
-from shapely.geometry import LineString, mapping
-from shapely.ops import substring
+from shapely.geometry import mapping
 
 from gis.queries import roads
-from routing import DEFAULTS, SnapIndex, band_polygons, check_buildings, first_due_areas, weight_for
+from routing import DEFAULTS, SnapIndex, band_polygons, check_buildings, weight_for
 from routing.coverage import point_times, station_reach
 from routing.errors import SnapError
-from routing.weights import Weight, edge_cost
+from routing.isochrones import first_due_polygons
+from routing.weights import Weight
 from services.deps import ConnDep
 from services.errors import BadRequest
 from services.routers.routing import _lonlat
@@ -258,44 +258,12 @@ def _first_due(
     stations: Mapping[Hashable, tuple[float, float]],
     weight: Weight,
 ) -> tuple[list[dict], int]:
-    areas, unreachable = first_due_areas(G, stations, weight=weight, index=index)
-    owner = {n: sid for sid, nodes in areas.items() for n in nodes}
-    cost = edge_cost(weight)
-    lines: dict[Hashable, list[LineString]] = {sid: [] for sid in areas}
-    seen: set[tuple[frozenset, Hashable]] = set()
-    for u, v, k, d in G.edges(keys=True, data=True):
-        key = (frozenset((u, v)), k)
-        if key in seen or (cost(u, v, k, d) is None and not (
-            G.has_edge(v, u, k) and cost(v, u, k, G[v][u][k]) is not None
-        )):
-            continue
-        seen.add(key)
-        a, b = owner.get(u), owner.get(v)
-        if a is None and b is None:
-            continue
-        line = index.line_m(u, v, k)
-        if a == b:
-            lines[a].append(line)
-            continue
-        # A road between two areas (or to an unreached node) is split at its middle.
-        if a is not None:
-            lines[a].append(substring(line, 0.0, 0.5, normalized=True))
-        if b is not None:
-            lines[b].append(substring(line, 0.5, 1.0, normalized=True))
-    features = []
-    for sid, parts in lines.items():
-        parts = [p for p in parts if isinstance(p, LineString) and p.length > 0]
-        geom = None
-        area = 0.0
-        if parts:
-            metric = shapely.union_all(shapely.buffer(
-                np.array(parts, dtype=object), DEFAULTS.band_buffer_m, quad_segs=4))
-            area = round(float(metric.area) / 1e6, 4)
-            geom = mapping(index.proj.to_lonlat(metric))
-        features.append({"type": "Feature", "geometry": geom,
-                         "properties": {"station_id": sid, "nodes": len(areas[sid]),
-                                        "area_km2": area}})
-    return features, len(unreachable)
+    areas, unreached = first_due_polygons(G, stations, weight=weight, index=index)
+    features = [{"type": "Feature",
+                 "geometry": None if a.geometry.is_empty else mapping(a.geometry),
+                 "properties": {"station_id": a.station_id, "nodes": a.nodes,
+                                "area_km2": a.area_km2}} for a in areas]
+    return features, unreached
 
 
 @router.get("/first-due")
