@@ -259,8 +259,10 @@ async def _fire_lane_edge(conn: AsyncConnection, r: HazardReport) -> int | None:
     if r.subcategory != "fire_lane_blocked":
         return None
     cur = await conn.execute(
-        f"SELECT id FROM firetwin.road_edge WHERE ST_DWithin(geom::geography, "
-        f"{_point_sql()}::geography, %(d)s) ORDER BY geom <-> {_point_sql()} LIMIT 1",
+        f"SELECT id FROM firetwin.road_edge "
+        f"WHERE geom && ST_Expand({_point_sql()}, %(d)s / 50000.0) "  # index pre-filter (≥ d up to 63° N)
+        f"AND ST_DWithin(geom::geography, {_point_sql()}::geography, %(d)s) "
+        f"ORDER BY geom <-> {_point_sql()} LIMIT 1",
         {"lon": r.lon, "lat": r.lat, "d": FIRE_LANE_SNAP_M})
     row = await cur.fetchone()
     return row[0] if row else None
@@ -522,21 +524,34 @@ class SweepResult:
     by_tier: dict[str, int] = field(default_factory=dict)
 
 
+#: Above this many hazards for one recipient in one batch, the recipient gets one digest
+#: notification instead of one per hazard (a mass escalation must not flood anyone).
+DIGEST_OVER = 5
+
+_NOTIFY_SQL = """
+    INSERT INTO firetwin.notification (user_id, hazard_id, kind, message, created_at)
+    SELECT user_id, CASE WHEN n <= {digest} THEN hazard_id END, kind,
+           CASE WHEN n <= {digest} THEN message
+                ELSE n || ' hazards ' || digest || ' (e.g. ' || code || ')' END, %(now)s
+    FROM (SELECT r.*, count(*) OVER w AS n, row_number() OVER (w ORDER BY hazard_id) AS rn
+          FROM ({recipients}) r WINDOW w AS (PARTITION BY user_id)) x
+    WHERE n <= {digest} OR rn = 1
+    RETURNING 1
+"""
+
 _SWEEP_SQL = """
 WITH due AS (
-    SELECT id FROM firetwin.hazard
-    WHERE next_escalation_at <= %(now)s AND status NOT IN ('closed', 'rejected')
-    ORDER BY next_escalation_at
-    LIMIT %(batch)s
-    FOR UPDATE SKIP LOCKED
-), calc AS (
-    SELECT h.id, h.tier AS old_tier, h.status, h.next_escalation_at, h.grid_id,
-           h.assignee_user_id,
+    -- No row locks: sweeps are serialised by an advisory lock, and a transition committed
+    -- meanwhile moves the clock, which the UPDATE below re-checks on the newest row version.
+    SELECT h.id, h.tier AS old_tier, h.next_escalation_at,
            least(3, array_position(ARRAY['blue','yellow','orange','red'], h.tier::text) - 1
                     + 1 + floor(extract(epoch FROM (%(now)s - h.next_escalation_at))
                                 / %(period_s)s)::int) AS new_idx,
            array_position(ARRAY['blue','yellow','orange','red'], h.tier::text) - 1 AS old_idx
-    FROM firetwin.hazard h JOIN due USING (id)
+    FROM firetwin.hazard h
+    WHERE h.next_escalation_at <= %(now)s AND h.status NOT IN ('closed', 'rejected')
+    ORDER BY h.next_escalation_at
+    LIMIT %(batch)s
 ), upd AS (
     UPDATE firetwin.hazard h
     SET tier = (ARRAY['blue','yellow','orange','red'])[c.new_idx + 1],
@@ -548,7 +563,9 @@ WITH due AS (
         street_coordination = h.street_coordination OR c.new_idx >= 2,
         version = h.version + 1,
         updated_at = %(now)s
-    FROM calc c WHERE h.id = c.id
+    FROM due c
+    WHERE h.id = c.id AND h.next_escalation_at = c.next_escalation_at
+      AND h.status NOT IN ('closed', 'rejected')
     RETURNING h.id, h.code, h.tier, h.status, h.version, h.grid_id, h.assignee_user_id,
               c.old_tier, c.new_idx - c.old_idx AS steps
 ), ev AS (
@@ -557,35 +574,34 @@ WITH due AS (
     SELECT id, %(now)s, 'escalate', status, status, 'system',
            'overdue: ' || old_tier || ' → ' || tier, version, tier FROM upd
     RETURNING 1
-), n_assignee AS (
-    INSERT INTO firetwin.notification (user_id, hazard_id, kind, message, created_at)
-    SELECT assignee_user_id, id, 'escalated',
-           code || ' is overdue: escalated ' || old_tier || ' → ' || tier, %(now)s
-    FROM upd WHERE assignee_user_id IS NOT NULL
-    RETURNING 1
-), n_street AS (
-    INSERT INTO firetwin.notification (user_id, hazard_id, kind, message, created_at)
-    SELECT u.id, upd.id, 'supervision',
-           upd.code || ' escalated to ' || upd.tier || ': supervised (挂牌督办)', %(now)s
-    FROM upd JOIN firetwin.grid g ON g.id = upd.grid_id
-    JOIN firetwin.app_user u ON u.region_id = g.street_id AND u.role = 'street_officer' AND u.active
-    WHERE upd.tier IN ('orange', 'red') AND upd.old_tier NOT IN ('orange', 'red')
-    RETURNING 1
-), n_command AS (
-    INSERT INTO firetwin.notification (user_id, hazard_id, kind, message, created_at)
-    SELECT u.id, upd.id, 'immediate_report',
-           upd.code || ' escalated to red: immediate report, temporary control', %(now)s
-    FROM upd CROSS JOIN firetwin.app_user u
-    WHERE upd.tier = 'red' AND u.role IN ('admin', 'dispatcher') AND u.active
-    RETURNING 1
-)
+), n_assignee AS ({n_assignee}), n_street AS ({n_street}), n_command AS ({n_command})
 SELECT (SELECT count(*) FROM upd), (SELECT coalesce(sum(steps), 0) FROM upd),
        (SELECT count(*) FROM ev),
        (SELECT count(*) FROM n_assignee) + (SELECT count(*) FROM n_street)
        + (SELECT count(*) FROM n_command),
-       (SELECT coalesce(jsonb_object_agg(tier, n), '{}') FROM
+       (SELECT coalesce(jsonb_object_agg(tier, n), '{{}}') FROM
             (SELECT tier, count(*) AS n FROM upd GROUP BY tier) t)
-"""
+""".format(
+    n_assignee=_NOTIFY_SQL.format(digest=DIGEST_OVER, recipients=(
+        "SELECT assignee_user_id AS user_id, id AS hazard_id, code, 'escalated' AS kind, "
+        "code || ' is overdue: escalated ' || old_tier || ' → ' || tier AS message, "
+        "'overdue and escalated' AS digest FROM upd WHERE assignee_user_id IS NOT NULL")),
+    n_street=_NOTIFY_SQL.format(digest=DIGEST_OVER, recipients=(
+        "SELECT u.id AS user_id, upd.id AS hazard_id, upd.code, 'supervision' AS kind, "
+        "upd.code || ' escalated to ' || upd.tier || ': supervised (挂牌督办)' AS message, "
+        "'escalated to orange/red: supervised (挂牌督办)' AS digest "
+        "FROM upd JOIN firetwin.grid g ON g.id = upd.grid_id "
+        "JOIN firetwin.app_user u ON u.region_id = g.street_id "
+        "AND u.role = 'street_officer' AND u.active "
+        "WHERE upd.tier IN ('orange', 'red') AND upd.old_tier NOT IN ('orange', 'red')")),
+    n_command=_NOTIFY_SQL.format(digest=DIGEST_OVER, recipients=(
+        "SELECT u.id AS user_id, upd.id AS hazard_id, upd.code, 'immediate_report' AS kind, "
+        "upd.code || ' escalated to red: immediate report, temporary control' AS message, "
+        "'escalated to red: immediate report, temporary control' AS digest "
+        "FROM upd CROSS JOIN firetwin.app_user u "
+        "WHERE upd.tier = 'red' AND upd.old_tier <> 'red' "
+        "AND u.role IN ('admin', 'dispatcher') AND u.active")),
+)
 
 
 async def escalate_overdue(
@@ -595,7 +611,10 @@ async def escalate_overdue(
     """Raise every overdue open hazard one tier per overdue period; record and notify.
 
     Runs in batches of ``batch`` hazards, each committed on its own (the connection must not
-    be inside a caller's transaction); concurrent sweeps skip each other's locked rows.
+    be inside a caller's transaction). Callers hold the sweep's advisory lock (``sweeper``):
+    rows are not locked up front, and a hazard moved on by a concurrent transition is skipped
+    (its clock changed). A recipient with more than ``DIGEST_OVER`` hazards in a batch gets one
+    digest notification instead of one per hazard.
     """
     result = SweepResult()
     period = timedelta(hours=settings.escalate_every_h)

@@ -316,3 +316,17 @@ async def test_notifications_are_listed_and_marked_read(api):
                            headers=api.as_("grid_worker"))).status_code == 200
     assert (await api.post(f"/api/notifications/{nid}/read",
                            headers=api.as_("admin"))).status_code == 404
+
+
+async def test_mass_escalation_sends_digests_not_floods(api, district_url):
+    for _ in range(sd_digest := 7):
+        assert (await _report(api, at=sd.IN_G1_OPEN)).status_code == 201
+    api.app.state.clock.set(T0 + timedelta(days=30))
+    r = await api.post("/api/hazards/escalation-sweep", headers=api.as_("admin"))
+    assert r.json()["escalated"] >= sd_digest
+    with psycopg.connect(district_url) as c:
+        rows = c.execute("SELECT hazard_id, message FROM firetwin.notification WHERE user_id = 6 "
+                         "AND kind = 'escalated' AND created_at = %s", (T0 + timedelta(days=30),)
+                         ).fetchall()
+    assert len(rows) == 1 and rows[0][0] is None
+    assert int(rows[0][1].split()[0]) >= sd_digest and "overdue and escalated" in rows[0][1]
