@@ -30,9 +30,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="The database: embedded cluster or FIRETWIN_DATABASE_URL.")
 import_app = typer.Typer(help="Import data: OSM PBF, GeoJSON, GeoPackage, CSV.")
 users_app = typer.Typer(help="Users and access tokens.")
+hazards_app = typer.Typer(help="The hazard closed loop: escalation.")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
+app.add_typer(hazards_app, name="hazards")
 app.add_typer(risk_app, name="risk")
 
 out = Console()
@@ -460,6 +462,78 @@ def users_token(
     if row is None or not row[2]:
         raise _fail(f"no active user {username!r}: create one with `firetwin users add`")
     print(mint_token(secret_key(s.home), user_id=row[0], role=row[1], ttl_s=int(hours * 3600)))
+
+
+# -------------------------------------------------------------------------------- hazards
+
+
+@hazards_app.command("escalate")
+def hazards_escalate(
+    at: Annotated[str | None, typer.Option(
+        help="Sweep as of this instant (ISO 8601 with zone); default FIRETWIN_CLOCK_AT, "
+        "else now.")] = None,
+    batch: Annotated[int, typer.Option(help="Hazards per committed batch.")] = 50_000,
+) -> None:
+    """Escalate every overdue open hazard now (the API also does this every minute)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from services.workflows.hazard_rules import HazardSettings
+    from services.workflows.hazards import escalate_overdue
+    from services.workflows.sweeper import LOCK_KEY
+
+    if at is not None:
+        try:
+            now = datetime.fromisoformat(at)
+        except ValueError as e:
+            msg = f"--at {at!r} is not an ISO 8601 instant, e.g. 2026-07-01T08:00+08:00"
+            raise _fail(msg) from e
+        if now.tzinfo is None:
+            raise _fail("--at needs a time zone, e.g. 2026-07-01T08:00+08:00 or ...Z")
+    else:
+        now = APISettings().clock_at or datetime.now(UTC)
+    url = _url(DatabaseSettings())
+    migrate.upgrade(url)
+
+    async def _go(bar):
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+            if not (await cur.fetchone())[0]:
+                return None
+            try:
+                cur = await conn.execute(
+                    "SELECT count(*) FROM firetwin.hazard WHERE next_escalation_at <= %s "
+                    "AND status NOT IN ('closed', 'rejected')", (now,))
+                due = (await cur.fetchone())[0]
+                done = 0
+                bar("escalating overdue hazards", 0, due)
+
+                def step(n: int) -> None:
+                    nonlocal done
+                    done += n
+                    bar("escalating overdue hazards", done, max(due, done))
+
+                return await escalate_overdue(conn, now=now, settings=HazardSettings(),
+                                              batch=batch, progress=step)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+    t0 = time.perf_counter()
+    with progress_bars(err) as bar:
+        r = asyncio.run(_go(bar))
+    if r is None:
+        raise _fail("another escalation sweep is running (the API's, or another command)")
+    out.print(f"escalated {r.escalated:,} overdue hazards as of {now.isoformat()} "
+              f"({r.steps:,} tier steps, {r.notifications:,} notifications) "
+              f"in {time.perf_counter() - t0:.1f} s")
+    if r.by_tier:
+        table = Table("now", "hazards", title="escalated to")
+        for tier in ("yellow", "orange", "red"):
+            if tier in r.by_tier:
+                table.add_row(tier, f"{r.by_tier[tier]:,}")
+        out.print(table)
 
 
 def main() -> None:

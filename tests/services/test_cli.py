@@ -131,3 +131,21 @@ def test_users_password_and_region(run, cli_db_url):
     assert [(u, code) for u, code, _ in rows] == [("so9", "S9")]
     assert verify_password(rows[0][2], "another secret")
     assert not verify_password(rows[0][2], "long enough pw")
+
+
+def test_hazards_escalate_sweeps_overdue_hazards(run, cli_db_url):
+    from gis import migrate
+
+    migrate.upgrade(cli_db_url)
+    with psycopg.connect(cli_db_url) as c:
+        c.execute("INSERT INTO firetwin.hazard (code, category, subcategory, tier, source, title, "
+                  "next_escalation_at, geom, h3_r7, h3_r9, h3_r11) VALUES ('ESC-1', 'gas', "
+                  "'hose_aged', 'blue', 'grid_worker', '软管', '2026-07-01T00:00Z', "
+                  "ST_SetSRID(ST_Point(120, 30), 4326), 1, 2, 3)")
+    assert run("hazards", "escalate", "--at", "yesterday").exit_code == 1
+    r = run("hazards", "escalate", "--at", "2026-07-01T12:00Z")
+    assert r.exit_code == 0, r.output
+    assert "escalated 1 overdue" in r.output
+    with psycopg.connect(cli_db_url) as c:
+        assert c.execute("SELECT tier, escalations FROM firetwin.hazard WHERE code = 'ESC-1'"
+                         ).fetchone() == ("yellow", 1)
