@@ -510,6 +510,7 @@ class Sensor(Feature, Base):
     installed_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
     last_value: Mapped[float | None] = mapped_column(Double)
+    place_kind: Mapped[str | None] = mapped_column(String(16))  # 0009: exit, corridor, …
     geom: Mapped[WKBElement] = _geom("POINT")
 
 
@@ -667,9 +668,56 @@ class RiskCell(Base):
     geom: Mapped[WKBElement] = _geom("POLYGON")
 
 
+# ------------------------------------------------------------------------------ IoT (0009)
+
+SENSOR_PLACES = ("exit", "corridor", "stairwell", "garage", "charging_shed", "room", "outdoor",
+                 "other")
+SENSOR_ALARM_EVENTS = ("raised", "escalated", "cleared", "fault", "recovered", "offline",
+                       "online")
+
+
+class SensorRuleState(Base):
+    """Debounce and hysteresis state of a sensor's alarm rules, shared by all ingesters."""
+
+    __tablename__ = "sensor_rule_state"
+
+    sensor_id: Mapped[int] = mapped_column(_fk("sensor", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    fault: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    pending_level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    pending_since: Mapped[datetime | None]
+    pending_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    clear_since: Mapped[datetime | None]
+    last_observed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SensorAlarm(Base):
+    """An alarm event of a sensor (append-only); NOTIFY firetwin_alarm carries its id."""
+
+    __tablename__ = "sensor_alarm"
+    __table_args__ = (_check_in("event", SENSOR_ALARM_EVENTS),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    sensor_id: Mapped[int] = mapped_column(_fk("sensor", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))
+    level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Double)
+    observed_at: Mapped[datetime]
+    raised_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
+    hazard_id: Mapped[int | None] = mapped_column(_fk("hazard"))
+    hazard_joined: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    grid_id: Mapped[int | None]
+    unit_id: Mapped[int | None]
+
+
 FEATURE_TABLES: tuple[str, ...] = tuple(
     m.__tablename__ for m in Base.__subclasses__() if issubclass(m, Feature)
 )
+
+
+# ------------------------------------------------------------- risk per grid, double random
 
 
 class RiskGrid(Base):
@@ -712,6 +760,8 @@ class InspectionPlan(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by_user_id: Mapped[int | None] = mapped_column(_fk("app_user"))
 
+
+# -------------------------------------------------------------- clusters, hot spots (0010)
 
 
 class HazardCluster(Base):

@@ -18,6 +18,7 @@ from gis import cluster, migrate
 from gis.db import connect, database_url
 from gis.errors import DatabaseUnavailableError, GisError
 from gis.settings import DatabaseSettings
+from services.cli_iot import iot_app
 from services.cli_risk import app as risk_app
 from services.progress import progress_bars
 from services.settings import APISettings
@@ -34,6 +35,7 @@ hazards_app = typer.Typer(help="The hazard closed loop: escalation.")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
+app.add_typer(iot_app)  # ingest, simulate sensors, mqtt start|stop|status
 app.add_typer(hazards_app, name="hazards")
 app.add_typer(risk_app, name="risk")
 
@@ -270,6 +272,7 @@ def run(
         # The demo's history ends on its reference date: run the workflow clock from there.
         os.environ["FIRETWIN_CLOCK_AT"] = REF_END.isoformat()
         out.print(f"demo district: workflow clock starts at {REF_END:%Y-%m-%d %H:%M %z}")
+    os.environ.setdefault("FIRETWIN_MQTT_INGEST_IN_API", "1")  # own Mosquitto + an ingester
     out.print(f"FireTwin on http://{host or api.host}:{port or api.port}  (API docs at /docs)")
     serve(host=host, port=port, workers=1)
 

@@ -15,6 +15,7 @@ from gis.settings import DatabaseSettings
 from services.auth import secret_key
 from services.clock import OffsetClock, SystemClock
 from services.errors import add_exception_handlers
+from services.iot.lifespan import iot_lifespan
 from services.ogc import LazyOgc, OgcService
 from services.road_graph import RoadGraphState
 from services.routers import (
@@ -26,6 +27,7 @@ from services.routers import (
     health,
     indices,
     inspections,
+    live,
     notifications,
     ogc_tiles,
     open311,
@@ -34,6 +36,7 @@ from services.routers import (
     public,
     risk,
     routing,
+    sensors,
     siting,
     stats,
     tiles,
@@ -81,7 +84,8 @@ def create_app(
             sweeper = asyncio.create_task(
                 run_forever(pool, app.state.clock, app.state.hazard_settings))
         try:
-            yield
+            async with iot_lifespan(app):
+                yield
         finally:
             if sweeper is not None:
                 sweeper.cancel()
@@ -120,6 +124,8 @@ def create_app(
     app.include_router(inspections.router)
     app.include_router(stats.router)
     app.include_router(analysis.router)
+    app.include_router(sensors.router)
+    app.include_router(live.router)
     app.include_router(risk.router)
     app.include_router(indices.router)
     app.state.road_graph = RoadGraphState()
