@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FIRETWIN_PORT ?= 8000
 
-.PHONY: setup system venv run db test bench lint clean-db
+.PHONY: setup system venv web run db test bench lint clean-db
 
-setup: system venv
+setup: system venv web
 
 system:
 	@scripts/install-system.sh
@@ -15,6 +15,12 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml scripts/make-venv.sh
 	@scripts/make-venv.sh
+
+# The one-map's front-end libraries (MapLibre GL JS, Chart.js) from npm, served from web/static.
+web: web/static/vendor/.installed
+
+web/static/vendor/.installed: web/package.json web/package-lock.json scripts/make-web.sh
+	@scripts/make-web.sh
 
 db: setup
 	@$(BIN)/firetwin db start

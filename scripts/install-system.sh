@@ -13,6 +13,10 @@ command -v setfacl >/dev/null || need+=(acl)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v wrk >/dev/null || need+=(wrk)  # bench/tiles.py: cached-tile load generator
+# The one-map: npm installs its front-end libraries; the browser tests drive Debian's chromium.
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v chromium >/dev/null || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

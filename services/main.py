@@ -42,6 +42,7 @@ from services.routers import (
     tiles,
     unit_page,
     units,
+    web,
 )
 from services.settings import APISettings
 from services.workflows.hazard_rules import HazardSettings
@@ -128,9 +129,11 @@ def create_app(
     app.include_router(live.router)
     app.include_router(risk.router)
     app.include_router(indices.router)
+    app.include_router(web.router)
     app.state.road_graph = RoadGraphState()
     ogc = LazyOgc()
     app.mount("/ogc", ogc)
+    app.mount("/static", web.static_files(), name="static")
     return app
 
 
