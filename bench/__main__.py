@@ -12,7 +12,10 @@ import sys
 
 from bench.common import RESULTS
 
-SUITES = ["demo_load", "import_units", "tiles", "items", "routing", "make_run"]
+SUITES = [
+    "demo_load", "import_units", "tiles", "items", "routing", "workflow", "hotspots", "risk",
+    "ingest", "web", "make_run",
+]
 
 
 def _summary() -> None:
