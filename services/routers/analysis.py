@@ -13,6 +13,7 @@ from shapely.geometry import mapping
 
 from services.auth import Caller, CallerDep, Forbidden, Unauthorized
 from services.deps import ConnDep
+from services.errors import BadRequest
 from services.routers.units import now_of
 from services.workflows import hotspots as wf
 
@@ -42,7 +43,15 @@ def _settings(request: Request) -> wf.AnalysisSettings:
 
 
 def _window(request: Request, first: datetime | None, last: datetime | None) -> wf.Window:
-    return wf.window_of(first, last, now=now_of(request), days=_settings(request).window_days)
+    for name, value in (("from", first), ("to", last)):
+        if value is not None and not 1900 <= value.year <= 2200:
+            msg = f"{name} must be a date between 1900 and 2200, got {value.isoformat()}"
+            raise BadRequest(msg)
+    try:
+        return wf.window_of(first, last, now=now_of(request), days=_settings(request).window_days)
+    except OverflowError as e:
+        msg = "the time window is out of range: give from/to between 1900 and 2200"
+        raise BadRequest(msg) from e
 
 
 def _clean(value: Any) -> Any:

@@ -152,6 +152,16 @@ async def test_refresh_needs_admin_or_planner(client):
         assert r.status_code == 403, who
 
 
+async def test_windows_out_of_range_are_400_not_500(client):
+    # found by schemathesis: a year-152 window overflowed the date arithmetic (500)
+    r = await client.post("/api/analysis/refresh?from=0152-04-09T13:26:04Z",
+                          headers=_h(client, "admin"))
+    assert r.status_code == 400 and "between 1900 and 2200" in r.text
+    r = await client.get("/api/analysis/hotspots?to=9999-12-31T23:59:59Z",
+                         headers=_h(client, "admin"))
+    assert r.status_code == 400
+
+
 async def test_hotspots_flag_planted_cells(client):
     r = await client.get("/api/analysis/hotspots", params=WINDOW, headers=_h(client, "planner"))
     assert r.status_code == 200, r.text
