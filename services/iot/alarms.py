@@ -6,7 +6,7 @@
 2. a raised or escalated alarm joins the open hazard of that sensor, or creates one through
    ``services.workflows.hazards.create_hazard`` (category/subcategory/tier from
    ``rules.hazard_for``, source ``sensor``, at the sensor, in its unit; the workflow finds grid,
-   street, code, assignee and deadlines) and sets ``hazard.sensor_id``; a hazard the workflow
+   street, code, assignee, deadlines and ``hazard.sensor_id``); a hazard the workflow
    refuses (a sensor outside the district) is logged and the alarm is still recorded;
 3. one ``sensor_alarm`` row per event, and ``pg_notify('firetwin_alarm', id)``, which
    PostgreSQL delivers at commit to every API worker listening (services/routers/live.py).
@@ -72,15 +72,13 @@ async def _hazard_for_alarm(conn: AsyncConnection, s: dict[str, Any], ev: Event,
     title = f"{KIND_ZH[s['kind']]}{REASON_ZH.get(ev.reason, '报警')}：{s['code']} {where}".strip()
     report = wf.HazardReport(
         lon=s["lon"], lat=s["lat"], category=category, subcategory=sub, tier=tier,
-        title=title[:256], source="sensor", unit_id=s["unit_id"],
+        title=title[:256], source="sensor", unit_id=s["unit_id"], sensor_id=s["id"],
         description=(f"sensor {s['code']} ({s['kind']}): {ev.reason}, value {ev.value} "
                      f"at {ev.observed_at.isoformat()}"))
     actor = wf.Actor(user_id=None, name=f"sensor {s['code']}", role="system")
     try:
         async with conn.transaction():
             h = await wf.create_hazard(conn, report, actor=actor, now=now, settings=settings)
-            await conn.execute("UPDATE firetwin.hazard SET sensor_id = %s WHERE id = %s",
-                               (s["id"], h["id"]))
     except (GisError, FireSafetyError) as e:
         logger.warning("sensor %s: no hazard for alarm (%s)", s["code"], e)
         return None, False

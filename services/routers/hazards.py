@@ -24,6 +24,7 @@ from services.auth import Caller, CallerDep, Forbidden, Unauthorized
 from services.deps import ConnDep
 from services.errors import BadRequest, NotFound
 from services.workflows import hazards as wf
+from services.workflows.colour_codes import recompute_colour_codes
 from services.workflows.hazard_rules import (
     ACTIONS,
     REPORT_ROLES,
@@ -351,10 +352,6 @@ async def post_transition(
 async def _after_change(conn, h: dict[str, Any], now: datetime) -> None:
     """Keep derived state current: the unit's colour code follows its open hazards."""
     if h.get("unit_id") is None:
-        return
-    try:
-        from services.workflows.colour_codes import recompute_colour_codes
-    except ImportError:  # pragma: no cover - colour codes land with their own module
         return
     await recompute_colour_codes(conn, unit_ids=[h["unit_id"]], now=now)
 

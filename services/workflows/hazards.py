@@ -79,6 +79,7 @@ class HazardReport:
     unit_id: int | None = None
     reporter_name: str | None = None
     reporter_phone: str | None = None
+    sensor_id: int | None = None  # the sensor whose alarm raised it (source "sensor")
 
 
 def _point_sql() -> str:
@@ -337,12 +338,12 @@ async def create_hazard(
         f"""
         INSERT INTO firetwin.hazard (code, tracking_code, category, subcategory, tier, status,
             source, title, description, reporter_user_id, reporter_name, reporter_phone,
-            assignee_user_id, unit_id, building_id, road_edge_id, supervised,
+            assignee_user_id, unit_id, building_id, road_edge_id, sensor_id, supervised,
             street_coordination, photos, reported_at, verify_due_at, next_escalation_at,
             updated_at, geom, h3_r7, h3_r9, h3_r11)
         VALUES (%(code)s, %(tracking)s, %(category)s, %(subcategory)s, %(tier)s, 'reported',
             %(source)s, %(title)s, %(description)s, %(user_id)s, %(reporter_name)s,
-            %(reporter_phone)s, %(assignee)s, %(unit_id)s, %(building_id)s, %(edge)s,
+            %(reporter_phone)s, %(assignee)s, %(unit_id)s, %(building_id)s, %(edge)s, %(sensor)s,
             %(supervised)s, %(coord)s, %(photos)s, %(now)s, %(verify_due)s, %(next_esc)s, %(now)s,
             {_point_sql()}, %(h3_r7)s, %(h3_r9)s, %(h3_r11)s)
         RETURNING {HAZARD_COLUMNS}
@@ -352,7 +353,8 @@ async def create_hazard(
          "title": r.title.strip(), "description": r.description, "user_id": actor.user_id,
          "reporter_name": r.reporter_name, "reporter_phone": r.reporter_phone,
          "assignee": place["worker_user_id"], "unit_id": unit_id,
-         "building_id": place["building_id"], "edge": edge, "supervised": supervised,
+         "building_id": place["building_id"], "edge": edge, "sensor": r.sensor_id,
+         "supervised": supervised,
          "coord": r.tier == "orange", "photos": r.photos, "now": now,
          "verify_due": verify_due, "next_esc": None if r.tier == "red" else verify_due,
          "lon": r.lon, "lat": r.lat, **cells})

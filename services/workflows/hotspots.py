@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,22 +72,17 @@ class AnalysisSettings(BaseSettings):
     conditional: bool = False  # Gi* permutations: total (default) or conditional randomisation
     alpha: float = 0.05
     seed: int = 0
-    similar_min_members: int = 5
-    similar_min_share: float = 0.6
-    systemic_min_members: int = 12
-    systemic_min_categories: int = 3
-    systemic_min_density_per_km2: float = 500.0
-    systemic_min_growth: float = 1.25
+    # cluster classes (seed 002's warning levels): defaults are ClusterRules' own
+    similar_min_members: int = ClusterRules.similar_min_members
+    similar_min_share: float = ClusterRules.similar_min_share
+    systemic_min_members: int = ClusterRules.systemic_min_members
+    systemic_min_categories: int = ClusterRules.systemic_min_categories
+    systemic_min_density_per_km2: float = ClusterRules.systemic_min_density_per_km2
+    systemic_min_growth: float = ClusterRules.systemic_min_growth
     trend_months: int = 24
 
     def rules(self) -> ClusterRules:
-        return ClusterRules(
-            similar_min_members=self.similar_min_members,
-            similar_min_share=self.similar_min_share,
-            systemic_min_members=self.systemic_min_members,
-            systemic_min_categories=self.systemic_min_categories,
-            systemic_min_density_per_km2=self.systemic_min_density_per_km2,
-            systemic_min_growth=self.systemic_min_growth)
+        return ClusterRules(**{f.name: getattr(self, f.name) for f in fields(ClusterRules)})
 
 
 @dataclass(frozen=True)
