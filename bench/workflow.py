@@ -48,6 +48,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.common import bench_database, write_result
 from bench.tiles import server
+from gis import migrate
 from gis.bulk import copy_frame
 from gis.db import database_url
 from gis.indexing import grid_ids, grid_polygons, h3_columns
@@ -193,7 +194,8 @@ def clone(base_url: str, *, hazards: int, http_hazards: int, fresh: bool) -> str
                 have = c.execute("SELECT count(*) FILTER (WHERE code LIKE 'W-%%'), "
                                  "count(*) FILTER (WHERE code LIKE 'H-%%') "
                                  "FROM firetwin.hazard").fetchone()
-            need = have[0] < hazards or have[1] < http_hazards
+            need = (have[0] < hazards or have[1] < http_hazards
+                    or not migrate.is_current(tpl))  # built under an older schema
         except psycopg.OperationalError:
             need = True
     if need:
@@ -436,21 +438,26 @@ async def run_floor(url: str, *, n_hazards: int) -> dict:
 # ----------------------------------------------------------------------------- sweep
 
 
-async def run_sweep(url: str, *, batch: int) -> dict:
+async def run_sweep(url: str, *, batch: int, connections: int) -> dict:
     with psycopg.connect(url) as conn:
         due, notes0, events0 = conn.execute(
             "SELECT (SELECT count(*) FROM firetwin.hazard WHERE next_escalation_at <= %s "
             "AND status NOT IN ('closed', 'rejected')), "
             "(SELECT count(*) FROM firetwin.notification), "
             "(SELECT count(*) FROM firetwin.hazard_event)", (NOW,)).fetchone()
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    conns = [await psycopg.AsyncConnection.connect(url, autocommit=True)
+             for _ in range(connections)]
+    try:
         with Progress(TextColumn("[bold]escalation sweep"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn()) as bar:
             task = bar.add_task("sweep", total=due)
             t0 = time.perf_counter()
-            r = await escalate_overdue(conn, now=NOW, settings=HazardSettings(), batch=batch,
+            r = await escalate_overdue(conns, now=NOW, settings=HazardSettings(), batch=batch,
                                        progress=lambda n: bar.advance(task, n))
             seconds = time.perf_counter() - t0
+    finally:
+        for c in conns:
+            await c.close()
     with psycopg.connect(url) as conn:
         left, notes1, events1, tile_rows = conn.execute(
             "SELECT (SELECT count(*) FROM firetwin.hazard WHERE next_escalation_at <= %s "
@@ -462,6 +469,7 @@ async def run_sweep(url: str, *, batch: int) -> dict:
             "by_tier": r.by_tier, "events_written": events1 - events0,
             "notifications_written": notes1 - notes0, "notifications_reported": r.notifications,
             "still_due_after": left, "tile_change_rows": tile_rows, "batch": batch,
+            "connections": connections,
             "seconds": round(seconds, 1), "hazards_per_s": round(r.escalated / seconds)}
 
 
@@ -469,7 +477,7 @@ async def run_sweep(url: str, *, batch: int) -> dict:
 
 
 def run(*, hazards: int, per_client: int, contended: int, batch: int, workers: int,
-        fresh: bool, skip_http: bool) -> dict:
+        fresh: bool, skip_http: bool, sweep_connections: int) -> dict:
     base_url = database_url(DatabaseSettings())
     http_hazards = (CLIENTS - GROUPS * RACERS) * per_client + GROUPS * contended
     http_hazards = max(http_hazards, CLIENTS * per_client)
@@ -485,7 +493,7 @@ def run(*, hazards: int, per_client: int, contended: int, batch: int, workers: i
                 result["http"] = asyncio.run(run_http(base, url, per_client=per_client,
                                                       contended=contended))
         print(f"http: {result['http']['transitions_per_s']} transitions/s", flush=True)
-    result["sweep"] = asyncio.run(run_sweep(url, batch=batch))
+    result["sweep"] = asyncio.run(run_sweep(url, batch=batch, connections=sweep_connections))
     sw = result["sweep"]
     parts = []
     if "http" in result:
@@ -498,11 +506,13 @@ def run(*, hazards: int, per_client: int, contended: int, batch: int, workers: i
             f"{h['latency_transition']['p95_ms']} ms; bare SQL floor {f['transitions_per_s']}/s "
             f"(×{ratio:.2f}); races {h['races']['exactly_one_winner']}/{h['races']['steps']} "
             f"with exactly one winner, history exact: {h['history_one_event_per_success']}")
-    parts.append(f"sweep of {sw['escalated']:,} overdue hazards: {sw['seconds']} s "
+    parts.append(f"sweep of {sw['escalated']:,} overdue hazards on {sweep_connections} "
+                 f"connection(s): {sw['seconds']} s "
                  f"({sw['hazards_per_s']:,}/s), {sw['events_written']:,} events, "
                  f"{sw['notifications_written']:,} notifications")
     cmd = (f".venv/bin/python -m bench.workflow --hazards {hazards} --per-client {per_client} "
-           f"--contended {contended} --batch {batch} --workers {workers}")
+           f"--contended {contended} --batch {batch} --workers {workers} "
+           f"--sweep-connections {sweep_connections}" + (" --skip-http" if skip_http else ""))
     payload = {"command": cmd, "summary": "; ".join(parts), "hazards": hazards,
                "cores": os.cpu_count(), **result}
     write_result("workflow", payload)
@@ -520,9 +530,14 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers")
     p.add_argument("--fresh", action="store_true", help="rebuild the template database")
     p.add_argument("--skip-http", action="store_true", help="only the sweep")
+    p.add_argument("--sweep-connections", type=int,
+                   default=HazardSettings().sweep_connections,
+                   help="connections the sweep uses side by side "
+                   "(default FIRETWIN_HAZARD_SWEEP_CONNECTIONS)")
     a = p.parse_args()
     r = run(hazards=a.hazards, per_client=a.per_client, contended=a.contended, batch=a.batch,
-            workers=a.workers, fresh=a.fresh, skip_http=a.skip_http)
+            workers=a.workers, fresh=a.fresh, skip_http=a.skip_http,
+            sweep_connections=a.sweep_connections)
     print(r["summary"])
 
 

@@ -22,3 +22,17 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "heads") -> None:
     """Migrate the database at ``url`` to ``revision``."""
     command.upgrade(alembic_config(url), revision)
+
+
+def is_current(url: str) -> bool:
+    """Whether the database at ``url`` is migrated to every head of the scripts."""
+    import psycopg
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    with psycopg.connect(url) as conn:
+        try:
+            have = {r[0] for r in conn.execute("SELECT version_num FROM firetwin.alembic_version")}
+        except psycopg.errors.UndefinedTable:
+            return False
+    return have == heads

@@ -269,7 +269,9 @@ class Hazard(Feature, Base):
     tracking_code: Mapped[str | None] = mapped_column(String(16), unique=True)
     category: Mapped[str] = mapped_column(String(32), index=True)
     subcategory: Mapped[str] = mapped_column(String(48))
-    tier: Mapped[str] = mapped_column(String(8), index=True)
+    # Not indexed (migration 0016): four values, and an escalation changing it stays a HOT
+    # update that touches no index.
+    tier: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), index=True, server_default="reported")
     source: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(256))
@@ -303,6 +305,19 @@ class Hazard(Feature, Base):
     temporary_control: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     street_coordination: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     geom: Mapped[WKBElement] = _geom("POINT")
+
+
+class HazardEscalationDue(Base):
+    """The escalation sweep's queue: one row per open hazard whose clock runs (migration 0016).
+
+    Kept in step with ``hazard.next_escalation_at`` by statement-level triggers on ``hazard``;
+    narrow and without a ``due_at`` index so the sweep reads it whole and updates it in place.
+    """
+
+    __tablename__ = "hazard_escalation_due"
+
+    hazard_id: Mapped[int] = mapped_column(_fk("hazard", ondelete="CASCADE"), primary_key=True)
+    due_at: Mapped[datetime]
 
 
 class HazardEvent(Feature, Base):

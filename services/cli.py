@@ -518,8 +518,15 @@ def hazards_escalate(
                     done += n
                     bar("escalating overdue hazards", done, max(due, done))
 
-                return await escalate_overdue(conn, now=now, settings=HazardSettings(),
-                                              batch=batch, progress=step)
+                settings = HazardSettings()
+                more = [await psycopg.AsyncConnection.connect(url, autocommit=True)
+                        for _ in range(settings.sweep_connections - 1)]
+                try:
+                    return await escalate_overdue([conn, *more], now=now, settings=settings,
+                                                  batch=batch, progress=step)
+                finally:
+                    for c in more:
+                        await c.close()
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 

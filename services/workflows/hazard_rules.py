@@ -57,6 +57,11 @@ class HazardSettings(BaseSettings):
         "many hours it stays overdue (seed 002: 逾期自动升级督办).",
     )
     sweep_interval_s: float = Field(default=60, description="How often the API sweeps.")
+    sweep_connections: int = Field(
+        default=2, ge=1, le=32,
+        description="Database connections one sweep uses side by side, each on its own share "
+        "of the overdue hazards (about one per database core helps a mass escalation).",
+    )
 
     def rectify_period(self, tier: str) -> timedelta:
         return timedelta(days=getattr(self, f"{tier}_days"))

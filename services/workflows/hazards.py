@@ -10,7 +10,9 @@ gets 409, and the history holds one event per successful transition.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -543,18 +545,21 @@ _NOTIFY_SQL = """
 
 _SWEEP_SQL = """
 WITH due AS (
-    -- No row locks: sweeps are serialised by an advisory lock, and a transition committed
-    -- meanwhile moves the clock, which the UPDATE below re-checks on the newest row version.
+    -- The queue (hazard_escalation_due, kept by triggers on hazard) holds only open hazards
+    -- whose clock runs. No row locks: sweeps are serialised by an advisory lock, and a
+    -- transition committed meanwhile moves the clock, which the UPDATE below re-checks on the
+    -- newest row version.
     SELECT h.id, h.tier AS old_tier, h.next_escalation_at,
            least(3, array_position(ARRAY['blue','yellow','orange','red'], h.tier::text) - 1
                     + 1 + floor(extract(epoch FROM (%(now)s - h.next_escalation_at))
                                 / %(period_s)s)::int) AS new_idx,
            array_position(ARRAY['blue','yellow','orange','red'], h.tier::text) - 1 AS old_idx
-    FROM firetwin.hazard h
-    WHERE h.next_escalation_at <= %(now)s AND h.status NOT IN ('closed', 'rejected')
-    ORDER BY h.next_escalation_at
-    LIMIT %(batch)s
+    FROM (SELECT q.hazard_id FROM firetwin.hazard_escalation_due q
+          WHERE q.due_at <= %(now)s AND q.hazard_id %% %(parts)s = %(part)s
+          LIMIT %(batch)s) q
+    JOIN firetwin.hazard h ON h.id = q.hazard_id
 ), upd AS (
+    -- Changes no indexed column, so on a page with room (fillfactor 50) it is a HOT update.
     UPDATE firetwin.hazard h
     SET tier = (ARRAY['blue','yellow','orange','red'])[c.new_idx + 1],
         escalations = h.escalations + (c.new_idx - c.old_idx),
@@ -607,23 +612,28 @@ SELECT (SELECT count(*) FROM upd), (SELECT coalesce(sum(steps), 0) FROM upd),
 
 
 async def escalate_overdue(
-    conn: AsyncConnection, *, now: datetime, settings: HazardSettings, batch: int = 50_000,
-    progress: Any = None,
+    conn: AsyncConnection | Sequence[AsyncConnection], *, now: datetime,
+    settings: HazardSettings, batch: int = 50_000, progress: Any = None,
 ) -> SweepResult:
     """Raise every overdue open hazard one tier per overdue period; record and notify.
 
-    Runs in batches of ``batch`` hazards, each committed on its own (the connection must not
-    be inside a caller's transaction). Callers hold the sweep's advisory lock (``sweeper``):
-    rows are not locked up front, and a hazard moved on by a concurrent transition is skipped
-    (its clock changed). A recipient with more than ``DIGEST_OVER`` hazards in a batch gets one
-    digest notification instead of one per hazard.
+    Runs in batches of ``batch`` hazards, each committed on its own (the connections must not
+    be inside a caller's transaction). Given several connections and more than one batch to do,
+    each connection then sweeps its own share of the queue (``hazard_id mod n``) at the same
+    time, so a mass escalation uses every core the database has. Callers hold the sweep's advisory lock (``sweeper``): rows are not locked up
+    front, and a hazard moved on by a concurrent transition is skipped (its clock changed). A
+    recipient with more than ``DIGEST_OVER`` hazards in a batch gets one digest notification
+    instead of one per hazard.
     """
+    conns = [conn] if isinstance(conn, AsyncConnection) else list(conn)
     result = SweepResult()
     period = timedelta(hours=settings.escalate_every_h)
-    while True:
-        async with conn.transaction():
-            cur = await conn.execute(_SWEEP_SQL, {"now": now, "batch": batch, "period": period,
-                                                  "period_s": period.total_seconds()})
+
+    async def one_batch(c: AsyncConnection, parts: int, part: int) -> int:
+        params = {"now": now, "batch": batch, "period": period,
+                  "period_s": period.total_seconds(), "parts": parts, "part": part}
+        async with c.transaction():
+            cur = await c.execute(_SWEEP_SQL, params)
             n, steps, _events, notes, by_tier = await cur.fetchone()
         result.escalated += n
         result.steps += int(steps)
@@ -632,8 +642,17 @@ async def escalate_overdue(
             result.by_tier[t] = result.by_tier.get(t, 0) + k
         if progress is not None:
             progress(n)
-        if n < batch:
-            return result
+        return n
+
+    async def share(c: AsyncConnection, part: int) -> None:
+        while await one_batch(c, len(conns), part) == batch:
+            pass
+
+    # The first batch runs alone: an ordinary sweep ends there (one digest per recipient);
+    # only a mass escalation goes on in parallel shares.
+    if await one_batch(conns[0], 1, 0) == batch:
+        await asyncio.gather(*(share(c, i) for i, c in enumerate(conns)))
+    return result
 
 
 async def call_departments(

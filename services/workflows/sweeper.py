@@ -1,14 +1,16 @@
 """The escalation sweep as a background task of the API (one worker at a time).
 
 Every ``HazardSettings.sweep_interval_s`` a worker takes a PostgreSQL advisory lock, runs
-``escalate_overdue`` with the application clock and releases the lock; other workers skip that
-round. ``firetwin hazards escalate`` runs the same sweep from the command line.
+``escalate_overdue`` with the application clock on ``HazardSettings.sweep_connections``
+connections and releases the lock; other workers skip that round. ``firetwin hazards
+escalate`` runs the same sweep from the command line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AsyncExitStack
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -22,18 +24,24 @@ LOCK_KEY = 0x46545357  # "FTSW"
 
 async def sweep_once(pool: AsyncConnectionPool, clock: Clock,
                      settings: HazardSettings) -> SweepResult | None:
-    """One sweep under the advisory lock; None when another worker holds it."""
+    """One sweep under the advisory lock; None when another worker holds it.
+
+    The lock's connection sweeps too; ``settings.sweep_connections - 1`` more connections from
+    the pool each take their own share of the overdue hazards.
+    """
     async with pool.connection() as conn:
         await conn.set_autocommit(True)
         try:
             cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
             if not (await cur.fetchone())[0]:
                 return None
-            await conn.set_autocommit(False)
             try:
-                return await escalate_overdue(conn, now=clock.now(), settings=settings)
+                async with AsyncExitStack() as stack:
+                    conns = [conn]
+                    for _ in range(settings.sweep_connections - 1):
+                        conns.append(await stack.enter_async_context(pool.connection()))
+                    return await escalate_overdue(conns, now=clock.now(), settings=settings)
             finally:
-                await conn.set_autocommit(True)
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
         finally:
             await conn.set_autocommit(False)

@@ -11,6 +11,8 @@ import pytest
 from services.clock import FixedClock
 from services.main import create_app
 from services.settings import APISettings
+from services.workflows.hazard_rules import HazardSettings
+from services.workflows.hazards import escalate_overdue
 from tests.conftest import app_client, fresh_sibling_database
 from tests.services import small_district as sd
 
@@ -330,3 +332,120 @@ async def test_mass_escalation_sends_digests_not_floods(api, district_url):
                          ).fetchall()
     assert len(rows) == 1 and rows[0][0] is None
     assert int(rows[0][1].split()[0]) >= sd_digest and "overdue and escalated" in rows[0][1]
+
+
+# ------------------------------------------------------------------ the escalation queue
+# The sweep reads ``firetwin.hazard_escalation_due`` (kept by triggers on ``hazard``, migration
+# 0016) instead of an index on ``hazard``: the queue is held to its definition after every kind
+# of write, and the same mass escalation runs on one connection and on three.
+
+#: Rows of the definition missing from the queue, and queue rows the definition lacks.
+_DRIFT_SQL = """
+SELECT (SELECT count(*) FROM (
+            SELECT id, next_escalation_at FROM firetwin.hazard
+            WHERE next_escalation_at IS NOT NULL AND status NOT IN ('closed', 'rejected')
+            EXCEPT SELECT hazard_id, due_at FROM firetwin.hazard_escalation_due) a),
+       (SELECT count(*) FROM (
+            SELECT hazard_id, due_at FROM firetwin.hazard_escalation_due
+            EXCEPT SELECT id, next_escalation_at FROM firetwin.hazard
+            WHERE next_escalation_at IS NOT NULL AND status NOT IN ('closed', 'rejected')) b)
+"""
+
+#: Overdue hazards in every tier with clocks 1 to 9 periods past ``now``, made in SQL.
+_BULK_SQL = """
+INSERT INTO firetwin.hazard (code, category, subcategory, tier, source, title, status,
+                             next_escalation_at, geom, h3_r7, h3_r9, h3_r11)
+SELECT 'Q-' || i, 'ebike', 'ebike_corridor_parking',
+       (ARRAY['blue', 'yellow', 'orange'])[1 + i %% 3], 'grid_worker', '楼道停放电动车',
+       (ARRAY['reported', 'verified', 'rectifying', 'rectified'])[1 + i %% 4],
+       %(now)s - make_interval(hours => 24 * (i %% 9) + 1),
+       ST_SetSRID(ST_Point(120.535 + i * 1e-5, 30.02), 4326), 1, 2, 3
+FROM generate_series(1, %(n)s) i
+"""
+
+
+def _drift(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as c:
+        return c.execute(_DRIFT_SQL).fetchone()
+
+
+def _queued(url: str, hid: int) -> datetime | None:
+    with psycopg.connect(url) as c:
+        row = c.execute("SELECT due_at FROM firetwin.hazard_escalation_due WHERE hazard_id = %s",
+                        (hid,)).fetchone()
+    return row[0] if row else None
+
+
+async def test_queue_follows_reports_transitions_sweeps_and_bulk_writes(api, district_url):
+    a = (await _report(api, at=sd.IN_G1_OPEN)).json()
+    assert _queued(district_url, a["id"]) == datetime.fromisoformat(a["next_escalation_at"])
+    r = await _act(api, a["id"], "verify")
+    assert r.status_code == 200, r.text
+    assert _queued(district_url, a["id"]) == datetime.fromisoformat(r.json()["rectify_due_at"])
+    b = (await _report(api, at=sd.IN_G1_OPEN)).json()
+    assert (await _act(api, b["id"], "reject", note="误报")).status_code == 200
+    assert _queued(district_url, b["id"]) is None  # a final state leaves the queue
+    assert _drift(district_url) == (0, 0)
+
+    # A sweep moves the queue with the clock, and a hazard reaching red leaves it.
+    api.app.state.clock.set(T0 + timedelta(days=60))
+    r = await api.post("/api/hazards/escalation-sweep", headers=api.as_("admin"))
+    assert r.status_code == 200 and r.json()["escalated"] >= 1
+    got = (await api.get(f"/api/hazards/{a['id']}", headers=api.as_("admin"))).json()
+    assert got["tier"] == "red" and _queued(district_url, a["id"]) is None
+    assert _drift(district_url) == (0, 0)
+
+    # Writes that bypass the API (imports, bulk loads, a DBA's UPDATE) keep it in step too.
+    with psycopg.connect(district_url) as c:
+        c.execute(_BULK_SQL, {"now": T0, "n": 30})
+        c.execute("UPDATE firetwin.hazard SET next_escalation_at = next_escalation_at "
+                  "+ interval '1 day' WHERE code IN ('Q-1', 'Q-2')")
+        c.execute("UPDATE firetwin.hazard SET status = 'closed' WHERE code = 'Q-3'")
+        c.execute("DELETE FROM firetwin.hazard WHERE code = 'Q-4'")
+    assert _drift(district_url) == (0, 0)
+    with psycopg.connect(district_url) as c:
+        assert c.execute("SELECT count(*) FROM firetwin.hazard_escalation_due q JOIN "
+                         "firetwin.hazard h ON h.id = q.hazard_id WHERE h.code LIKE 'Q-%%'"
+                         ).fetchone()[0] == 28
+
+
+def _state(url: str) -> tuple[list[tuple], int, int]:
+    with psycopg.connect(url) as c:
+        rows = c.execute("SELECT code, tier, escalations, next_escalation_at, supervised, version "
+                         "FROM firetwin.hazard ORDER BY code").fetchall()
+        events = c.execute("SELECT count(*) FROM firetwin.hazard_event "
+                           "WHERE action = 'escalate'").fetchone()[0]
+        notes = c.execute("SELECT count(*) FROM firetwin.notification").fetchone()[0]
+    return rows, events, notes
+
+
+@pytest.mark.parametrize("n_hazards", [200])
+async def test_parallel_sweep_equals_serial_sweep(db_url, n_hazards):
+    urls = []
+    for suffix in ("_sweep1", "_sweep3"):
+        url = fresh_sibling_database(db_url, suffix)
+        sd.build(url)
+        with psycopg.connect(url) as c:
+            c.execute(_BULK_SQL, {"now": T0, "n": n_hazards})
+        urls.append(url)
+    settings = HazardSettings()
+    results = []
+    for url, n_conns in zip(urls, (1, 3), strict=True):
+        conns = [await psycopg.AsyncConnection.connect(url, autocommit=True)
+                 for _ in range(n_conns)]
+        try:
+            results.append(await escalate_overdue(conns if n_conns > 1 else conns[0], now=T0,
+                                                  settings=settings, batch=17))
+        finally:
+            for c in conns:
+                await c.close()
+    serial, parallel = results
+    assert serial.escalated == parallel.escalated == n_hazards  # every one was overdue
+    assert serial.steps == parallel.steps and serial.by_tier == parallel.by_tier
+    (rows1, events1, _), (rows3, events3, _) = _state(urls[0]), _state(urls[1])
+    assert rows1 == rows3  # the same tiers, clocks, flags and versions, hazard by hazard
+    assert events1 == events3 == n_hazards
+    assert _drift(urls[1]) == (0, 0)
+    with psycopg.connect(urls[1]) as c:  # nothing is left overdue
+        assert c.execute("SELECT count(*) FROM firetwin.hazard_escalation_due WHERE due_at <= %s",
+                         (T0,)).fetchone()[0] == 0
