@@ -109,12 +109,65 @@ def run(*, n: int = 1_000_000, permutations: int = 99_999, seed: int = 42) -> di
     return result
 
 
+def run_dask(frame: gpd.GeoDataFrame, *, workers: int, permutations: int, seed: int = 42,
+             tile_m: float = 5_000.0) -> dict:
+    """The district-wide refresh's heavy parts, single-process and on a Dask LocalCluster.
+
+    DBSCAN (eps 50 m, min 5) over every hazard, then Gi* for "all" and each category; the
+    Dask run uses gis.analysis.distributed (tiles with halos; one task per category) and must
+    give identical labels and frames.
+    """
+    from distributed import Client, LocalCluster
+
+    from gis.analysis.distributed import dbscan_labels_tiled, hotspot_frames
+
+    xy, _ = project_xy(frame)
+    lon, lat = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    cells9 = cells_for_points(lon, lat, resolutions=(9,))[9]
+    study = cells_for_polygon(shapely.box(lon.min(), lat.min(), lon.max(), lat.max()), res=9)
+    cats = frame["category"].to_numpy()
+    groups = {"all": cells9, **{c: cells9[cats == c] for c in sorted(set(cats.tolist()))}}
+    kw = {"permutations": permutations, "seed": seed, "p_value": "binomial", "geometry": False}
+    t0 = time.perf_counter()
+    single_labels = dbscan_labels(xy, eps_m=50.0, min_samples=5)
+    t1 = time.perf_counter()
+    single_frames = hotspot_frames(study, groups, **kw)
+    t2 = time.perf_counter()
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        t3 = time.perf_counter()
+        dask_labels = dbscan_labels_tiled(xy, eps_m=50.0, min_samples=5, tile_m=tile_m,
+                                          client=client)
+        t4 = time.perf_counter()
+        dask_frames = hotspot_frames(study, groups, client=client, **kw)
+        t5 = time.perf_counter()
+    same = bool(np.array_equal(single_labels, dask_labels)) and all(
+        single_frames[k].equals(dask_frames[k]) for k in groups)
+    single_s, dask_s = t2 - t0, t5 - t3
+    return {"workers": workers, "tile_m": tile_m, "groups": len(groups),
+            "single_dbscan_s": round(t1 - t0, 2), "single_gi_frames_s": round(t2 - t1, 2),
+            "dask_dbscan_s": round(t4 - t3, 2), "dask_gi_frames_s": round(t5 - t4, 2),
+            "single_total_s": round(single_s, 2), "dask_total_s": round(dask_s, 2),
+            "dask_speedup": round(single_s / dask_s, 2), "identical_results": same}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--permutations", type=int, default=99_999)
+    p.add_argument("--dask-workers", type=int, default=2,
+                   help="also run DBSCAN + per-category Gi* on a Dask LocalCluster (0: skip)")
     a = p.parse_args()
     result = run(n=a.n, permutations=a.permutations)
+    if a.dask_workers:
+        result["dask"] = run_dask(_points(a.n, 42), workers=a.dask_workers,
+                                  permutations=a.permutations)
+        d = result["dask"]
+        result["summary"] += (
+            f"; DBSCAN + {d['groups']} Gi* frames: single process {d['single_total_s']} s, "
+            f"Dask LocalCluster ({d['workers']} workers) {d['dask_total_s']} s "
+            f"(×{d['dask_speedup']}), identical: {d['identical_results']}")
+        result["command"] += f" --dask-workers {a.dask_workers}"
     path = write_result("hotspots", result)
     print(result["summary"])
     print({k: v for k, v in result.items() if k not in ("summary",)})

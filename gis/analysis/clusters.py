@@ -88,14 +88,22 @@ def dbscan_labels(xy: np.ndarray, *, eps_m: float, min_samples: int) -> np.ndarr
     pairs = cKDTree(xy).query_pairs(eps_m, output_type="ndarray")
     a, b = pairs[:, 0], pairs[:, 1]
     degree = np.bincount(np.concatenate([a, b]), minlength=n) + 1  # the point itself counts
-    core = degree >= min_samples
+    return labels_from_pairs(n, a, b, degree >= min_samples)
+
+
+def labels_from_pairs(n: int, a: np.ndarray, b: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """DBSCAN labels from the pairs closer than eps (``a`` < ``b``) and the core flags.
+
+    Core points joined by a pair share a cluster; a border point (not core, with a core
+    neighbour) takes the cluster of its lowest-indexed core neighbour; clusters are numbered
+    0.. in order of their first member.
+    """
     both = core[a] & core[b]
     graph = coo_matrix((np.ones(int(both.sum()), dtype=np.int8), (a[both], b[both])),
                        shape=(n, n))
     _, comp = connected_components(graph, directed=False)
     labels = np.full(n, -1, dtype=np.int64)
     labels[core] = comp[core]
-    # Border points: non-core with a core neighbour take that neighbour's cluster.
     for s, t in ((a, b), (b, a)):
         m = ~core[s] & core[t]
         if m.any():
@@ -105,7 +113,6 @@ def dbscan_labels(xy: np.ndarray, *, eps_m: float, min_samples: int) -> np.ndarr
             first = np.r_[True, border[1:] != border[:-1]]
             unset = labels[border[first]] == -1
             labels[border[first][unset]] = comp[anchor[first][unset]]
-    # Renumber 0.. in order of each cluster's first member (stable, dense ids).
     used = labels >= 0
     if used.any():
         uniq, first_idx, inv = np.unique(labels[used], return_index=True, return_inverse=True)

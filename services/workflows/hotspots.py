@@ -20,7 +20,9 @@ hull buffer, areas) runs in the UTM zone of the hazards (``gis.analysis.metric_c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +48,7 @@ from gis.analysis import (
     project_xy,
     trends,
 )
+from gis.analysis.distributed import dbscan_labels_tiled, hotspot_frames
 from gis.errors import InvalidInputError
 from layers.scope import Scope
 
@@ -80,6 +83,11 @@ class AnalysisSettings(BaseSettings):
     systemic_min_density_per_km2: float = ClusterRules.systemic_min_density_per_km2
     systemic_min_growth: float = ClusterRules.systemic_min_growth
     trend_months: int = 24
+    # Batch analytics on Dask: a scheduler address (tcp://host:8786) runs the district-wide
+    # refresh's DBSCAN tiles and per-category Gi* as Dask tasks (gis.analysis.distributed);
+    # unset: in this process. The answers are the same either way.
+    dask_scheduler: str | None = None
+    dask_tile_m: float = 5_000.0  # DBSCAN tile side on Dask
 
     def rules(self) -> ClusterRules:
         return ClusterRules(**{f.name: getattr(self, f.name) for f in fields(ClusterRules)})
@@ -197,12 +205,17 @@ async def compute_hotspots(conn: AsyncConnection, *, scope: Scope, window: Windo
 
 
 def _cluster_frames(current: gpd.GeoDataFrame, previous: gpd.GeoDataFrame,
-                    settings: AnalysisSettings) -> tuple[np.ndarray, gpd.GeoDataFrame]:
-    """DBSCAN labels of ``current`` and its classified cluster polygons."""
+                    settings: AnalysisSettings,
+                    client: Any = None) -> tuple[np.ndarray, gpd.GeoDataFrame]:
+    """DBSCAN labels of ``current`` and its classified cluster polygons (tiles on ``client``)."""
     if len(current) == 0:
         return np.empty(0, dtype=np.int64), gpd.GeoDataFrame(geometry=[], crs=4326)
     xy, crs = project_xy(current)
-    labels = dbscan_labels(xy, eps_m=settings.eps_m, min_samples=settings.min_samples)
+    if client is None:
+        labels = dbscan_labels(xy, eps_m=settings.eps_m, min_samples=settings.min_samples)
+    else:
+        labels = dbscan_labels_tiled(xy, eps_m=settings.eps_m, min_samples=settings.min_samples,
+                                     tile_m=settings.dask_tile_m, client=client)
     polys = cluster_polygons(current, labels, xy=xy, crs=crs, buffer_m=settings.buffer_m,
                              hull=settings.hull)
     prev_counts = np.zeros(len(polys), dtype=np.int64)
@@ -220,15 +233,35 @@ def _cluster_frames(current: gpd.GeoDataFrame, previous: gpd.GeoDataFrame,
 
 
 async def compute_clusters(conn: AsyncConnection, *, scope: Scope, window: Window,
-                           category: str | None,
-                           settings: AnalysisSettings) -> tuple[gpd.GeoDataFrame, np.ndarray,
-                                                                gpd.GeoDataFrame]:
+                           category: str | None, settings: AnalysisSettings,
+                           client: Any = None) -> tuple[gpd.GeoDataFrame, np.ndarray,
+                                                        gpd.GeoDataFrame]:
     """Hazards of the window, their cluster labels and the classified cluster polygons."""
     check_category(category)
     current = await load_hazards(conn, scope=scope, window=window, category=category)
     previous = await load_hazards(conn, scope=scope, window=window.previous, category=category)
-    labels, clusters = await asyncio.to_thread(_cluster_frames, current, previous, settings)
+    labels, clusters = await asyncio.to_thread(_cluster_frames, current, previous, settings,
+                                               client)
     return current, labels, clusters
+
+
+@contextlib.contextmanager
+def dask_client(settings: AnalysisSettings) -> Iterator[Any]:
+    """A ``distributed.Client`` of ``settings.dask_scheduler``, or None when unset."""
+    if not settings.dask_scheduler:
+        yield None
+        return
+    from distributed import Client
+
+    try:
+        client = Client(settings.dask_scheduler, timeout=10)
+    except OSError as e:
+        msg = (f"cannot reach the Dask scheduler at {settings.dask_scheduler} ({e}): start it "
+               "(`dask scheduler` and `dask worker <address>`) or unset "
+               "FIRETWIN_ANALYSIS_DASK_SCHEDULER to analyse in this process")
+        raise InvalidInputError(msg) from e
+    with client:
+        yield client
 
 
 def persistent_ids(old_ids: pd.Series, labels: np.ndarray) -> dict[int, int | None]:
@@ -446,20 +479,22 @@ async def refresh_analysis(conn: AsyncConnection, *, now: datetime,
     settings = settings or AnalysisSettings()
     window = window or window_of(None, None, now=now, days=settings.window_days)
     everything = Scope.everything()
-    hazards, labels, clusters = await compute_clusters(conn, scope=everything, window=window,
-                                                       category=None, settings=settings)
-    res = settings.resolution
-    cells = await study_cells(conn, scope=everything, res=res)
-    frames: dict[str, gpd.GeoDataFrame] = {}
-    if len(cells) >= 3:
-        points = await load_hazards(conn, scope=everything, window=window, res=res)
-        groups = {"all": points, **dict(tuple(points.groupby("category")))}
-        for category, part in groups.items():
-            frames[str(category)] = await asyncio.to_thread(
-                hotspot_frame, cells, part["h3_cell"].to_numpy(dtype=np.int64),
-                k=settings.neighbour_k, permutations=settings.permutations,
+    with dask_client(settings) as client:
+        hazards, labels, clusters = await compute_clusters(
+            conn, scope=everything, window=window, category=None, settings=settings,
+            client=client)
+        res = settings.resolution
+        cells = await study_cells(conn, scope=everything, res=res)
+        frames: dict[str, gpd.GeoDataFrame] = {}
+        if len(cells) >= 3:
+            points = await load_hazards(conn, scope=everything, window=window, res=res)
+            groups = {"all": points, **dict(tuple(points.groupby("category")))}
+            frames = await asyncio.to_thread(
+                hotspot_frames, cells,
+                {str(k): part["h3_cell"].to_numpy(dtype=np.int64) for k, part in groups.items()},
+                client=client, k=settings.neighbour_k, permutations=settings.permutations,
                 alpha=settings.alpha, seed=settings.seed, p_value=settings.p_value,
-        conditional=settings.conditional)
+                conditional=settings.conditional)
     async with conn.transaction():
         stored, members = await _store_clusters(conn, hazards, labels, clusters, window=window,
                                                 now=now)
