@@ -135,6 +135,7 @@ def run_dask(frame: gpd.GeoDataFrame, *, workers: int, permutations: int, seed: 
     t2 = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(__import__, "gis.analysis.distributed")  # workers import before the clock
         t3 = time.perf_counter()
         dask_labels = dbscan_labels_tiled(xy, eps_m=50.0, min_samples=5, tile_m=tile_m,
                                           client=client)

@@ -7,8 +7,8 @@ their result:
   ``tile_m`` metres; each Dask task takes one tile plus a halo of ``eps_m`` around it and finds,
   with a KD-tree, every pair closer than ``eps_m`` that touches one of the tile's own points,
   and each own point's neighbour count. A point's neighbours all lie within ``eps_m``, so inside
-  tile + halo: counts and pairs are exact. The client then joins the pairs (a pair between two
-  tiles comes back from both and is kept once) and runs the same core graph, connected
+  tile + halo: counts and pairs are exact; each pair comes back from the one tile owning its
+  lower-indexed point. The client then runs on the joined pairs the same core graph, connected
   components and border rule as :func:`gis.analysis.clusters.dbscan_labels` — the labels are
   identical, numbering included.
 * **Gi\\*** per category (:func:`hotspot_frames`): each category's (and "all") frame is one
@@ -36,16 +36,19 @@ __all__ = ["dbscan_labels_tiled", "hotspot_frames", "tile_pairs"]
 
 def tile_pairs(xy: np.ndarray, ids: np.ndarray, own: np.ndarray, *,
                eps_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs closer than ``eps_m`` touching an own point, and the own points' degrees.
+    """Pairs closer than ``eps_m`` owned by this tile, and the own points' degrees.
 
     ``xy``/``ids`` are the tile's points and halo (global indices ``ids``); ``own`` marks the
-    tile's own points. Returns (a, b, degree) with global indices, ``a < b``, and ``degree``
-    (neighbours + 1) for ``ids[own]`` in that order.
+    tile's own points. A pair (a, b), a < b, belongs to the tile that owns ``a``: every pair
+    comes back from exactly one tile. Returns (a, b, degree): global indices as int32 and
+    ``degree`` (neighbours + 1, halo neighbours included) for ``ids[own]`` in that order.
 
     >>> xy = np.array([[0, 0], [1, 0], [5, 0]], dtype=float)
     >>> a, b, deg = tile_pairs(xy, np.array([7, 8, 9]), np.array([True, False, True]), eps_m=2)
     >>> a.tolist(), b.tolist(), deg.tolist()
     ([7], [8], [2, 1])
+    >>> tile_pairs(xy, np.array([7, 8, 9]), np.array([False, True, False]), eps_m=2)[0].size
+    0
     """
     pairs = cKDTree(xy).query_pairs(eps_m, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
@@ -53,21 +56,37 @@ def tile_pairs(xy: np.ndarray, ids: np.ndarray, own: np.ndarray, *,
     i, j = i[touch], j[touch]
     degree = (np.bincount(np.concatenate([i, j]), minlength=len(xy)) + 1)[own]
     a, b = ids[i], ids[j]
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    return lo, hi, degree
+    swap = a > b
+    i[swap], j[swap] = j[swap], i[swap]
+    mine = own[i]  # the lower global index is one of ours
+    return (ids[i][mine].astype(np.int32), ids[j][mine].astype(np.int32),
+            degree.astype(np.int32))
 
 
 def _tiles(xy: np.ndarray, *, eps_m: float, tile_m: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(indices of tile + halo, own mask) per non-empty tile."""
+    """(indices of tile + halo, own mask) per non-empty tile (``eps_m`` ≤ ``tile_m``)."""
     origin = xy.min(axis=0)
     key = np.floor((xy - origin) / tile_m).astype(np.int64)
+    width = int(key[:, 1].max()) + 3
+    code = (key[:, 0] + 1) * width + (key[:, 1] + 1)  # a margin of one tile all round
+    order = np.argsort(code, kind="stable")
+    sorted_code = code[order]
+    tiles, starts = np.unique(sorted_code, return_index=True)
+    ends = np.r_[starts[1:], len(order)]
+    span = dict(zip(tiles.tolist(), zip(starts.tolist(), ends.tolist(), strict=True),
+                    strict=True))
     out = []
-    for kx, ky in np.unique(key, axis=0).tolist():
-        lo = origin + np.array([kx, ky]) * tile_m
+    for c in tiles.tolist():
+        kx, ky = divmod(c, width)
+        lo = origin + np.array([kx - 1, ky - 1]) * tile_m
         hi = lo + tile_m
-        near = np.flatnonzero(np.all((xy >= lo - eps_m) & (xy <= hi + eps_m), axis=1))
-        own = (key[near, 0] == kx) & (key[near, 1] == ky)
-        out.append((near, own))
+        # The halo lies in the 8 neighbouring tiles: only their points are looked at.
+        cand = np.concatenate([order[slice(*span[c + dx * width + dy])]
+                               for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                               if c + dx * width + dy in span])
+        p = xy[cand]
+        near = cand[np.all((p >= lo - eps_m) & (p <= hi + eps_m), axis=1)]
+        out.append((near, code[near] == c))
     return out
 
 
@@ -79,12 +98,12 @@ def dbscan_labels_tiled(xy: np.ndarray, *, eps_m: float, min_samples: int,
     tiles run as Dask tasks, else here.
 
     >>> xy = np.array([[0, 0], [1, 0], [0, 1], [1, 1], [50, 50], [100, 0]], dtype=float)
-    >>> dbscan_labels_tiled(xy, eps_m=1.5, min_samples=3, tile_m=0.5).tolist()
+    >>> dbscan_labels_tiled(xy, eps_m=1.5, min_samples=3, tile_m=2.0).tolist()
     [0, 0, 0, 0, -1, -1]
     """
     n = len(xy)
-    if eps_m <= 0 or min_samples < 1 or tile_m <= 0:
-        msg = "eps_m and tile_m must be > 0 and min_samples >= 1"
+    if eps_m <= 0 or min_samples < 1 or tile_m < eps_m:
+        msg = "eps_m must be > 0, tile_m >= eps_m and min_samples >= 1"
         raise ValueError(msg)
     if n == 0:
         return np.empty(0, dtype=np.int64)
@@ -98,11 +117,8 @@ def dbscan_labels_tiled(xy: np.ndarray, *, eps_m: float, min_samples: int,
     degree = np.zeros(n, dtype=np.int64)
     for (idx, own), (_, _, deg) in zip(tiles, parts, strict=True):
         degree[idx[own]] = deg
-    a = np.concatenate([p[0] for p in parts])
-    b = np.concatenate([p[1] for p in parts])
-    if len(a):  # a pair between two tiles came back from both
-        uniq = np.unique(a.astype(np.int64) * n + b)
-        a, b = uniq // n, uniq % n
+    a = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    b = np.concatenate([p[1] for p in parts]).astype(np.int64)
     return labels_from_pairs(n, a, b, degree >= min_samples)
 
 
