@@ -20,6 +20,7 @@ from gis.settings import DatabaseSettings
 __all__ = [
     "connect",
     "database_url",
+    "new_pool",
     "open_pool",
     "sqlalchemy_url",
     "test_database_url",
@@ -74,15 +75,36 @@ def connect(url: str, **kwargs) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-async def open_pool(url: str, settings: DatabaseSettings) -> AsyncConnectionPool:
-    """Open an async connection pool; the caller owns closing it."""
-    pool = AsyncConnectionPool(
+def new_pool(url: str, settings: DatabaseSettings, *, direct: bool = False,
+             max_size: int | None = None) -> AsyncConnectionPool:
+    """An unopened async pool with FireTwin's connection options.
+
+    Every connection carries the statement timeout; a connection is checked (an empty query)
+    before it is handed out, so the ones a database restart killed are replaced instead of
+    failing a request; the pool waits ``pool_timeout_s`` for a connection at most. Behind
+    PgBouncer in transaction mode (``settings.pgbouncer_transaction_mode``, unless ``direct``:
+    the URL is the server itself) consecutive statements of a connection may run on different
+    server connections, so psycopg prepares nothing (``prepare_threshold=None``).
+    """
+    kwargs: dict = {"options": f"-c statement_timeout={settings.statement_timeout_ms}",
+                    "connect_timeout": settings.connect_timeout_s}
+    if settings.pgbouncer_transaction_mode and not direct:
+        kwargs["prepare_threshold"] = None
+    return AsyncConnectionPool(
         url,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
-        kwargs={"options": f"-c statement_timeout={settings.statement_timeout_ms}"},
+        min_size=min(settings.pool_min_size, max_size or settings.pool_max_size),
+        max_size=max_size or settings.pool_max_size,
+        timeout=settings.pool_timeout_s,
+        reconnect_timeout=settings.pool_reconnect_timeout_s,
+        check=AsyncConnectionPool.check_connection,
+        kwargs=kwargs,
         open=False,
     )
+
+
+async def open_pool(url: str, settings: DatabaseSettings) -> AsyncConnectionPool:
+    """Open an async connection pool; the caller owns closing it."""
+    pool = new_pool(url, settings)
     await pool.open(wait=True, timeout=30)
     return pool
 

@@ -38,11 +38,13 @@ def db_parameters(database_url: str) -> dict[str, Any]:
     }
 
 
-def _resource(layer: Layer, data: dict[str, Any], bbox: list[float]) -> dict[str, Any]:
+def _resource(layer: Layer, data: dict[str, Any], bbox: list[float],
+              options: dict[str, Any]) -> dict[str, Any]:
     provider: dict[str, Any] = {
         "type": "feature",
         "name": PROVIDER,
         "data": data,
+        "options": options,
         "id_field": "id",
         "table": layer.view,
         "geom_field": "geom",
@@ -70,9 +72,19 @@ def build_config(
     *,
     base_url: str = "http://127.0.0.1:8000/ogc",
     bbox: list[float] | None = None,
+    statement_timeout_ms: int = 30_000,
+    connect_timeout_s: int = 5,
+    pool_timeout_s: float = 5.0,
 ) -> dict[str, Any]:
-    """The whole pygeoapi configuration for FireTwin's layers."""
+    """The whole pygeoapi configuration for FireTwin's layers.
+
+    The connection options are the API pool's (``gis.settings.DatabaseSettings``): the same
+    statement timeout, connect timeout and wait for a pooled connection.
+    """
     data = db_parameters(database_url)
+    options = {"options": f"-c statement_timeout={int(statement_timeout_ms)}",
+               "connect_timeout": int(connect_timeout_s),
+               "pool_timeout": max(1, round(pool_timeout_s))}
     extent = bbox or [-180.0, -90.0, 180.0, 90.0]
     return {
         "server": {
@@ -104,5 +116,5 @@ def build_config(
             "provider": {"name": "FireTwin", "url": base_url},
             "contact": {"name": "FireTwin operators", "position": "GIS", "role": "pointOfContact"},
         },
-        "resources": {layer.id: _resource(layer, data, extent) for layer in CATALOGUE},
+        "resources": {layer.id: _resource(layer, data, extent, options) for layer in CATALOGUE},
     }

@@ -22,6 +22,9 @@ from routing.errors import GraphContractError, RoutingError
 
 logger = logging.getLogger("firetwin")
 
+#: Seconds a client should wait before retrying while the database is unavailable.
+RETRY_AFTER_S = 5
+
 
 class FireSafetyError(Exception):
     """Base service error. ``user_msg`` is shown to clients; the full error is logged."""
@@ -52,6 +55,14 @@ class Conflict(FireSafetyError):
 class ServiceUnavailable(FireSafetyError):
     status_code = 503
     default_msg = "service temporarily unavailable, retry shortly"
+    retry_after_s = RETRY_AFTER_S
+
+
+class InsufficientStorage(FireSafetyError):
+    """The server cannot store what it was sent (a full disk); nothing was kept."""
+
+    status_code = 507
+    default_msg = "not enough storage on the server to keep this file; nothing was stored"
 
 
 #: Domain errors of gis/ and routing/ (which know nothing of HTTP) → status.
@@ -79,7 +90,10 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(FireSafetyError)
     async def _service(request: Request, exc: FireSafetyError) -> JSONResponse:
-        if exc.status_code >= 500:
+        if exc.status_code in (503, 507):  # a degraded dependency, not a bug: no traceback
+            logger.warning("%s %s: %d %s (%s)", request.method, request.url.path,
+                           exc.status_code, exc.user_msg, exc.__cause__ or exc)
+        elif exc.status_code >= 500:
             logger.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
         headers = ({"Retry-After": str(exc.retry_after_s)}
                    if getattr(exc, "retry_after_s", None) else None)
@@ -89,6 +103,11 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(GisError)
     async def _domain(request: Request, exc: GisError) -> JSONResponse:
         status = status_for(exc)
+        if status == 503:
+            logger.warning("database unavailable: %s %s: %s", request.method, request.url.path,
+                           exc.__cause__ or exc)
+            return JSONResponse({"detail": exc.user_msg}, status_code=status,
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
         if status >= 500:
             logger.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": exc.user_msg}, status_code=status)
@@ -111,10 +130,20 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        logger.warning("database unavailable: %s", exc)
-        return JSONResponse(
-            {"detail": ServiceUnavailable.default_msg}, status_code=503, headers={"Retry-After": "5"}
-        )
+        # The database went away (restart, network), the pool had no connection in time
+        # (PoolTimeout), a statement ran past the statement timeout (QueryCanceled), a lock or
+        # serialisation failure: the transaction rolled back, nothing was stored; retry.
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            db = getattr(request.app.state, "db_settings", None)
+            limit = f" ({db.statement_timeout_ms / 1000:g} s)" if db is not None else ""
+            detail = (f"the database did not answer within the statement timeout{limit}; "
+                      "nothing was changed: retry later or narrow the request")
+        else:
+            detail = "database temporarily unavailable; nothing was changed: retry shortly"
+        logger.warning("database unavailable: %s %s: %s", request.method, request.url.path,
+                       type(exc).__name__)
+        return JSONResponse({"detail": detail}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 import pygeoapi.api as core_api
+import sqlalchemy.exc
 from pygeoapi.api import API, APIRequest, apply_gzip
 from pygeoapi.api import itemtypes as itemtypes_api
 from pygeoapi.openapi import get_oas
@@ -30,11 +32,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 
+from gis.settings import DatabaseSettings
 from layers.catalogue import BY_ID, CATALOGUE
 from layers.ogc_config import build_config
 from layers.provider import CALLER, CallerContext
 from layers.scope import fields_for, visible
 from services.auth import Caller, Unauthorized, caller_from_header
+from services.errors import RETRY_AFTER_S
 
 LOGGER = logging.getLogger(__name__)
 
@@ -98,8 +102,13 @@ def _add_conformance(response: Response) -> Response:
 class OgcService:
     """pygeoapi for one application: configuration, OpenAPI document and routes."""
 
-    def __init__(self, database_url: str, *, base_url: str, pool, secret_key: str) -> None:
-        self.config = build_config(database_url, base_url=base_url)
+    def __init__(self, database_url: str, *, base_url: str, pool, secret_key: str,
+                 db: DatabaseSettings | None = None) -> None:
+        db = db or DatabaseSettings()
+        self.config = build_config(database_url, base_url=base_url,
+                                   statement_timeout_ms=db.statement_timeout_ms,
+                                   connect_timeout_s=db.connect_timeout_s,
+                                   pool_timeout_s=db.pool_timeout_s)
         self.openapi = get_oas(self.config, fail_on_invalid_collection=False)
         self.api = API(self.config, self.openapi)
         self.pool = pool
@@ -288,7 +297,26 @@ class OgcService:
         })
 
     async def __call__(self, scope, receive, send) -> None:
-        await self.router(scope, receive, send)
+        started = False
+
+        async def send_tracked(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.router(scope, receive, send_tracked)
+        except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as e:
+            # The database is down, or a statement ran past the statement timeout: the
+            # transaction rolled back, nothing changed; the client retries.
+            if started:
+                raise
+            LOGGER.warning("OGC API: database unavailable: %s", type(e).__name__)
+            response = _ogc_error(503, "ServiceUnavailable",
+                                  "database temporarily unavailable or too slow to answer; "
+                                  "nothing was changed: retry shortly")
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            await response(scope, receive, send)
 
 
 class LazyOgc:

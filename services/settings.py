@@ -24,6 +24,12 @@ class APISettings(BaseSettings):
     media_dir: Path | None = Field(
         default=None, description="Where uploaded photos go (default: <FIRETWIN_HOME>/media)."
     )
+    media_reserve_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Uploads are refused with 507 when keeping one would leave less than this "
+        "free on the media file system (it is often the database's disk too).",
+    )
     escalation_sweep: bool = Field(
         default=True, description="Sweep overdue hazards in the background (one worker at a time)."
     )

@@ -4,11 +4,16 @@ Delivery
     The ingester subscribes with QoS 1 on a persistent MQTT 5 session (``clean_start`` off,
     session expiry ``FIRETWIN_MQTT_SESSION_EXPIRY_S``) through the shared subscription
     ``$share/<group>/firetwin/sensors/+/reading`` (and ``…/gateways/+/readings``), so several
-    ingesters split the stream. A message is acknowledged (PUBACK) only after the transaction
-    holding its reading has committed; if the ingester, the broker or the database goes away
-    before that, the broker delivers it again. Redeliveries are dropped by the unique
-    constraint ``(sensor_id, message_id)`` (``store.write_readings``): at least once on the wire,
-    exactly once in the table.
+    ingesters split the stream; with ``FIRETWIN_MQTT_SHARE_GROUP=""`` one ingester subscribes
+    plainly instead. It subscribes again on every reconnect: Mosquitto 2.0 restores a
+    persistent session's plain subscriptions after a broker restart but not its shared ones,
+    so with a share group the readings published between the broker's restart and the
+    ingesters' return (about a second) reach no one; a single plain subscriber loses none
+    (``tests/faults/test_mqtt_restart.py``). A message is acknowledged (PUBACK) only after the
+    transaction holding its reading has committed; if the ingester, the broker or the database
+    goes away before that, the broker delivers it again. Redeliveries are dropped by the unique
+    constraint ``(sensor_id, message_id)`` (``store.write_readings``): at least once on the
+    wire, exactly once in the table.
 
 Pipeline
     Every QoS 1 PUBLISH is appended, with its packet id, to the open batch (gmqtt's QoS 1 hook,
@@ -220,7 +225,19 @@ class Ingester:
         b.mids.append(mid)
         self._wake.set()
 
+    def _topics(self) -> list[str]:
+        """Subscribed filters: shared by the group, or plain when the group is empty."""
+        group = self.mqtt.share_group
+        prefix = f"$share/{group}/" if group else ""
+        return [prefix + self.mqtt.topic_readings(), prefix + self.mqtt.topic_batches()]
+
     def _on_connect(self, client, flags, rc, properties) -> None:
+        # Subscribe on every CONNACK, not only the first: Mosquitto 2.0 keeps a persistent
+        # session's plain subscriptions over a broker restart but not its shared ones, and an
+        # ingester that did not subscribe again would receive nothing after the restart. The
+        # same filter again replaces the subscription (MQTT 5 §3.8.4): no double delivery.
+        for topic in self._topics():
+            client.subscribe(topic, qos=1)
         self.connected.set()
         self.stats["mqtt_connects"] += 1
 
@@ -248,10 +265,7 @@ class Ingester:
             c.set_auth_credentials(self.ep.username, self.ep.password)
         self._tasks.append(asyncio.create_task(self._writer(), name="iot-writer"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="iot-housekeeping"))
-        await c.connect(self.ep.host, self.ep.port, keepalive=30)
-        group = self.mqtt.share_group
-        c.subscribe(f"$share/{group}/{self.mqtt.topic_readings()}", qos=1)
-        c.subscribe(f"$share/{group}/{self.mqtt.topic_batches()}", qos=1)
+        await c.connect(self.ep.host, self.ep.port, keepalive=30)  # subscribes on CONNACK
         self._client = c
 
     async def stop(self, *, retire: bool = False) -> None:
@@ -265,9 +279,7 @@ class Ingester:
         c = self._client
         if c is not None:
             if retire:
-                group = self.mqtt.share_group
-                c.unsubscribe([f"$share/{group}/{self.mqtt.topic_readings()}",
-                               f"$share/{group}/{self.mqtt.topic_batches()}"])
+                c.unsubscribe(self._topics())
                 await asyncio.sleep(0.3)
             deadline = time.monotonic() + 30
             while (self._batch.items or self._busy) and time.monotonic() < deadline:  # noqa: ASYNC110

@@ -32,7 +32,9 @@ class MqttSettings(BaseSettings):
                          description="Unprivileged OS user that runs the broker when run as root.")
     topic_prefix: str = "firetwin"
     share_group: str = Field(default="firetwin-ingest",
-                             description="Shared-subscription group of the ingesters.")
+                             description="Shared-subscription group of the ingesters; empty: "
+                             "one ingester with a plain subscription, which Mosquitto 2.0 keeps "
+                             "over a broker restart (shared ones it does not).")
     client_id: str = Field(default="firetwin-ingest-1",
                            description="Ingester client id: the key of its persistent session.")
     session_expiry_s: int = Field(default=7 * 86_400,

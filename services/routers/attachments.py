@@ -4,12 +4,20 @@ Files are content-addressed (``<sha256>.<ext>``) under the media directory; the 
 JPEG, PNG or WebP image (checked by its magic bytes, not its name) of at most
 ``MAX_BYTES``. Reading a file needs a signed-in caller, except the photos of published
 hazards, which the public map shows.
+
+A full disk answers 507 Insufficient Storage, both when the file system says so (ENOSPC,
+EDQUOT: the partial file is removed) and when keeping the file would leave less than
+``FIRETWIN_MEDIA_RESERVE_BYTES`` free. The file is written before its database row, so a
+refused upload leaves no row behind (the transaction rolls back).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import re
+import secrets
+import shutil
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
@@ -17,7 +25,7 @@ from fastapi.responses import FileResponse
 
 from services.auth import CallerDep, Unauthorized
 from services.deps import ConnDep
-from services.errors import BadRequest, FireSafetyError, NotFound
+from services.errors import BadRequest, FireSafetyError, InsufficientStorage, NotFound
 
 router = APIRouter(prefix="/api/attachments", tags=["attachments"])
 
@@ -50,6 +58,34 @@ def media_dir(request: Request) -> Path:
     return request.app.state.media_dir
 
 
+def write_file(path: Path, data: bytes, *, reserve_bytes: int) -> None:
+    """Write ``data`` to ``path`` whole (a temporary file renamed), or raise 507 leaving nothing.
+
+    ``reserve_bytes`` (0: none) is the free space the write must leave; the file system's own
+    ENOSPC/EDQUOT half-way through the write is the same 507.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "ab" / "x.png"
+    >>> write_file(p, b"png", reserve_bytes=0); p.read_bytes()
+    b'png'
+    >>> write_file(p.with_name("y.png"), b"png", reserve_bytes=2**62)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    services.errors.InsufficientStorage: not enough storage on the server ...; nothing was stored
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if reserve_bytes and shutil.disk_usage(path.parent).free - len(data) < reserve_bytes:
+            raise InsufficientStorage
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage from e
+        raise
+
+
 async def store_attachment(request: Request, conn, data: bytes, user_id: int | None) -> dict:
     """Validate and store one image; return its id and size (idempotent per content)."""
     if not data:
@@ -62,10 +98,7 @@ async def store_attachment(request: Request, conn, data: bytes, user_id: int | N
     aid = f"{hashlib.sha256(data).hexdigest()}.{ext}"
     path = media_dir(request) / aid[:2] / aid
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        write_file(path, data, reserve_bytes=request.app.state.settings.media_reserve_bytes)
     await conn.execute(
         "INSERT INTO firetwin.attachment (id, content_type, size_bytes, uploaded_by_user_id) "
         "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Send
@@ -299,7 +300,7 @@ class TileFastPath:
             layers = [layer]
         try:
             result = await service.cached(layers, int(z), int(x), int(y), scope=caller.scope)
-        except InvalidInputError:
+        except (InvalidInputError, psycopg.Error):  # the route answers (503: database down)
             return False
         if result is None:
             return False
