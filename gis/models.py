@@ -95,6 +95,19 @@ def _geom(kind: str, *, nullable: bool = False) -> Mapped[WKBElement]:
     return mapped_column(Geometry(kind, srid=SRID, spatial_index=True), nullable=nullable)
 
 
+def _home_unit() -> Mapped[int]:
+    """The Citus distribution column of a unit-owned table (migration 0017).
+
+    The row's unit, else ``-grid_id`` (the public space of its grid), else 0; a child row takes
+    its parent's. A trigger fills it when a writer leaves it out; see ``gis/distribute.py``.
+    """
+    return mapped_column(Integer, nullable=False)
+
+
+def _home_unit_check() -> CheckConstraint:
+    return CheckConstraint("unit_id IS NULL OR home_unit_id = unit_id", name="home_unit")
+
+
 # --------------------------------------------------------------------------- regions and grids
 
 
@@ -257,6 +270,7 @@ class Hazard(Feature, Base):
 
     __tablename__ = "hazard"
     __table_args__ = (
+        _home_unit_check(),
         _h3_present(),
         _check_in("tier", vocab.HAZARD_TIERS),
         _check_in("status", vocab.HAZARD_STATUSES),
@@ -281,6 +295,7 @@ class Hazard(Feature, Base):
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     assignee_user_id: Mapped[int | None] = mapped_column(_fk("app_user"), index=True)
     unit_id: Mapped[int | None] = mapped_column(_fk("unit"), index=True)
+    home_unit_id: Mapped[int] = _home_unit()
     building_id: Mapped[int | None] = mapped_column(_fk("building"))
     responsible_person: Mapped[str | None] = mapped_column(String(64))
     road_edge_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
@@ -317,6 +332,7 @@ class HazardEscalationDue(Base):
     __tablename__ = "hazard_escalation_due"
 
     hazard_id: Mapped[int] = mapped_column(_fk("hazard", ondelete="CASCADE"), primary_key=True)
+    home_unit_id: Mapped[int] = _home_unit()
     due_at: Mapped[datetime]
 
 
@@ -332,6 +348,7 @@ class HazardEvent(Feature, Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     hazard_id: Mapped[int] = mapped_column(_fk("hazard", ondelete="CASCADE"), index=True)
+    home_unit_id: Mapped[int] = _home_unit()
     at: Mapped[datetime] = mapped_column(index=True)
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(16))
@@ -374,6 +391,7 @@ class HazardDepartment(Base):
     __tablename__ = "hazard_department"
 
     hazard_id: Mapped[int] = mapped_column(_fk("hazard", ondelete="CASCADE"), primary_key=True)
+    home_unit_id: Mapped[int] = _home_unit()
     department: Mapped[str] = mapped_column(String(32), primary_key=True)
     called_at: Mapped[datetime]
     called_by_user_id: Mapped[int | None] = mapped_column(_fk("app_user"))
@@ -426,6 +444,7 @@ class WorkOrder(Base):
     kind: Mapped[str] = mapped_column(String(32))
     hazard_id: Mapped[int | None] = mapped_column(_fk("hazard", ondelete="CASCADE"), index=True)
     unit_id: Mapped[int | None] = mapped_column(_fk("unit"), index=True)
+    home_unit_id: Mapped[int] = _home_unit()
     issued_by_user_id: Mapped[int | None] = mapped_column(_fk("app_user"))
     issued_at: Mapped[datetime]
     due_at: Mapped[datetime | None]
@@ -441,6 +460,7 @@ class Inspection(Feature, Base):
 
     __tablename__ = "inspection"
     __table_args__ = (
+        _home_unit_check(),
         _h3_present(),
         _check_in("kind", vocab.INSPECTION_KINDS),
         _check_in("result", vocab.INSPECTION_RESULTS),
@@ -449,6 +469,7 @@ class Inspection(Feature, Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     unit_id: Mapped[int | None] = mapped_column(_fk("unit"), index=True)
+    home_unit_id: Mapped[int] = _home_unit()
     inspector_user_id: Mapped[int | None] = mapped_column(_fk("app_user"), index=True)
     inspected_at: Mapped[datetime] = mapped_column(index=True)
     result: Mapped[str] = mapped_column(String(16))
@@ -508,6 +529,7 @@ class Sensor(Feature, Base):
 
     __tablename__ = "sensor"
     __table_args__ = (
+        _home_unit_check(),
         _h3_present(),
         _check_in("kind", vocab.SENSOR_KINDS),
         _check_in("status", vocab.SENSOR_STATUSES),
@@ -518,6 +540,7 @@ class Sensor(Feature, Base):
     kind: Mapped[str] = mapped_column(String(24), index=True)
     status: Mapped[str] = mapped_column(String(16), server_default="online")
     unit_id: Mapped[int | None] = mapped_column(_fk("unit"), index=True)
+    home_unit_id: Mapped[int] = _home_unit()
     building_id: Mapped[int | None] = mapped_column(_fk("building"))
     facility_id: Mapped[int | None] = mapped_column(_fk("facility"))
     location_note: Mapped[str | None] = mapped_column(String(128))
@@ -537,6 +560,7 @@ class SensorReading(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     sensor_id: Mapped[int] = mapped_column(_fk("sensor", ondelete="CASCADE"))
+    home_unit_id: Mapped[int] = _home_unit()
     observed_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     value: Mapped[float] = mapped_column(Double)
@@ -551,12 +575,13 @@ class Incident(Feature, Base):
     """A fire or alarm event: the label of the risk model."""
 
     __tablename__ = "incident"
-    __table_args__ = (_h3_present(), _check_in("kind", vocab.INCIDENT_KINDS))
+    __table_args__ = (_home_unit_check(), _h3_present(), _check_in("kind", vocab.INCIDENT_KINDS))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), server_default="fire")
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     unit_id: Mapped[int | None] = mapped_column(_fk("unit"), index=True)
+    home_unit_id: Mapped[int] = _home_unit()
     building_id: Mapped[int | None] = mapped_column(_fk("building"))
     cause: Mapped[str | None] = mapped_column(String(64))
     severity: Mapped[int | None] = mapped_column(SmallInteger)
@@ -571,6 +596,7 @@ class HotWorkPermit(Feature, Base):
 
     __tablename__ = "hot_work_permit"
     __table_args__ = (
+        _home_unit_check(),
         _h3_present(),
         _check_in("work_kind", vocab.HOT_WORK_KINDS),
         CheckConstraint("ends_at > starts_at", name="window_valid"),
@@ -578,6 +604,7 @@ class HotWorkPermit(Feature, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int | None] = mapped_column(_fk("unit"), index=True)
+    home_unit_id: Mapped[int] = _home_unit()
     applicant: Mapped[str] = mapped_column(String(64))
     work_kind: Mapped[str] = mapped_column(String(16))
     starts_at: Mapped[datetime] = mapped_column(index=True)
@@ -697,6 +724,7 @@ class SensorRuleState(Base):
     __tablename__ = "sensor_rule_state"
 
     sensor_id: Mapped[int] = mapped_column(_fk("sensor", ondelete="CASCADE"), primary_key=True)
+    home_unit_id: Mapped[int] = _home_unit()
     level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     fault: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     pending_level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
@@ -715,6 +743,7 @@ class SensorAlarm(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     sensor_id: Mapped[int] = mapped_column(_fk("sensor", ondelete="CASCADE"))
+    home_unit_id: Mapped[int] = _home_unit()
     event: Mapped[str] = mapped_column(String(16))
     level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     reason: Mapped[str | None] = mapped_column(String(64))

@@ -13,10 +13,16 @@ command -v setfacl >/dev/null || need+=(acl)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v wrk >/dev/null || need+=(wrk)  # bench/tiles.py: cached-tile load generator
+# tests/scaling: PgBouncer (transaction mode) and Redis (shared tile store) as real processes.
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+command -v redis-server >/dev/null || need+=(redis-server)
 # The one-map: npm installs its front-end libraries; the browser tests drive Debian's chromium.
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v chromium >/dev/null || need+=(chromium)
+# Risk reports: chromium prints them to PDF with a CJK font; the tests read them with pdftotext.
+fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-wqy-microhei)
+command -v pdftotext >/dev/null || need+=(poppler-utils)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from gis.settings import DatabaseSettings
 from services.cli_iot import iot_app
 from services.cli_risk import app as risk_app
 from services.progress import progress_bars
+from services.reports.cli import app as reports_app
 from services.settings import APISettings
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(iot_app)  # ingest, simulate sensors, mqtt start|stop|status
 app.add_typer(hazards_app, name="hazards")
 app.add_typer(risk_app, name="risk")
+app.add_typer(reports_app, name="reports")
 
 out = Console()
 err = Console(stderr=True)
@@ -134,6 +135,37 @@ def db_migrate(revision: str = "heads") -> None:
     """Apply schema migrations."""
     migrate.upgrade(_url(DatabaseSettings()), revision)
     out.print(f"migrated to {revision}")
+
+
+@db_app.command("distribute")
+def db_distribute(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the SQL plan only.")] = False,
+    shard_count: Annotated[int, typer.Option(min=1, help="Shards of the unit group.")] = 32,
+) -> None:
+    """Distribute the schema on a Citus coordinator (docs/scaling.md); --dry-run: the plan."""
+    from gis import distribute
+
+
+    with connect(_url(DatabaseSettings())) as conn:
+        try:
+            steps = distribute.build_plan(distribute.introspect(conn), shard_count=shard_count)
+        except distribute.PlanError as e:
+            raise _fail(str(e)) from e
+        if dry_run:
+            sys.stdout.write(distribute.plan_sql(steps))
+            return
+        if not distribute.has_citus(conn):
+            how = ("run `CREATE EXTENSION citus;` on the coordinator (it must be first in "
+                   "shared_preload_libraries) and add the workers with citus_add_node()"
+                   if distribute.citus_available(conn) else
+                   "this server has no Citus: install Citus 13 for PostgreSQL 15 on the "
+                   "coordinator and every worker (Debian/Ubuntu: the "
+                   "postgresql-15-citus-13.0 package from Citus's repository), set "
+                   "shared_preload_libraries = 'citus', restart, CREATE EXTENSION citus")
+            raise _fail(f"the citus extension is not created in this database: {how}. "
+                        "See docs/scaling.md; `firetwin db distribute --dry-run` shows the plan.")
+        ran = distribute.run_plan(conn, steps, citus=True)
+    out.print(f"distributed: {ran} statements run ({len(steps)} planned)")
 
 
 @db_app.command("reset")

@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 
-from gis.db import database_url
+from gis.db import database_url, new_pool
 from gis.settings import DatabaseSettings
 from services.auth import secret_key
 from services.clock import OffsetClock, SystemClock
@@ -34,6 +33,7 @@ from services.routers import (
     patrol_lists,
     patrols,
     public,
+    reports,
     risk,
     routing,
     sensors,
@@ -64,32 +64,36 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url_override or database_url(db_settings, start=False)
-        pool = AsyncConnectionPool(
-            url,
-            min_size=db_settings.pool_min_size,
-            max_size=db_settings.pool_max_size,
-            kwargs={"options": f"-c statement_timeout={db_settings.statement_timeout_ms}"},
-            open=False,
-        )
+        pool = new_pool(url, db_settings)
         # Start even if the database is down: /health says 503 and the pool reconnects.
         await pool.open(wait=False)
         app.state.pool = pool
-        app.state.database_url = url
+        # LISTEN and the tile change feed need a session: the server itself behind PgBouncer.
+        session_url = (db_settings.database_direct_url if db_settings.pgbouncer_transaction_mode
+                       else None) or url
+        app.state.database_url = session_url
         base = settings.public_url or f"http://{settings.host}:{settings.port}"
         ogc.factory = lambda: OgcService(
-            url, base_url=f"{base}/ogc", pool=pool, secret_key=app.state.secret_key
-        )
+            url, base_url=f"{base}/ogc", pool=pool, secret_key=app.state.secret_key,
+            db=db_settings)
         ogc.service = None
         sweeper = None
+        sweep_pool = pool
         if settings.escalation_sweep:
+            if session_url != url:  # the sweep's session advisory lock needs a session
+                sweep_pool = new_pool(session_url, db_settings, direct=True,
+                                      max_size=app.state.hazard_settings.sweep_connections)
+                await sweep_pool.open(wait=False)
             sweeper = asyncio.create_task(
-                run_forever(pool, app.state.clock, app.state.hazard_settings))
+                run_forever(sweep_pool, app.state.clock, app.state.hazard_settings))
         try:
             async with iot_lifespan(app):
                 yield
         finally:
             if sweeper is not None:
                 sweeper.cancel()
+            if sweep_pool is not pool:
+                await sweep_pool.close()
             await pool.close()
 
     app = FastAPI(
@@ -99,6 +103,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.db_settings = db_settings
     app.state.secret_key = secret_key(db_settings.home)
     app.state.clock = OffsetClock(settings.clock_at) if settings.clock_at else SystemClock()
     app.state.hazard_settings = HazardSettings()
@@ -129,6 +134,7 @@ def create_app(
     app.include_router(live.router)
     app.include_router(risk.router)
     app.include_router(indices.router)
+    app.include_router(reports.router)
     app.include_router(web.router)
     app.state.road_graph = RoadGraphState()
     ogc = LazyOgc()

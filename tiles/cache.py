@@ -71,7 +71,8 @@ from psycopg import AsyncConnection
 
 logger = logging.getLogger("firetwin.tiles")
 
-__all__ = ["Change", "ChangeFeed", "TileCache", "TileEntry", "etag_for"]
+__all__ = ["Certificate", "Change", "ChangeFeed", "ChangeHistory", "TileCache", "TileEntry",
+           "etag_for"]
 
 #: Bookkeeping bytes charged per cache entry on top of the tile bytes.
 ENTRY_OVERHEAD = 200
@@ -95,10 +96,11 @@ class TileEntry:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """Rows of ``table`` changed inside ``box`` (None: anywhere)."""
+    """Rows of ``table`` changed inside ``box`` (None: anywhere); ``id`` in the change log."""
 
     table: str
     box: Box | None
+    id: int = 0
 
 
 def _tile_range(box: Box, z: int, margin: float) -> tuple[int, int, int, int]:
@@ -239,6 +241,61 @@ class TileCache:
                 del self._index[(layer, z)]
 
 
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """The change-log ids a feed had read: all up to ``max_seen`` except ``gaps``."""
+
+    max_seen: int
+    gaps: frozenset[int] = frozenset()
+
+    def covers(self, change_id: int) -> bool:
+        return change_id <= self.max_seen and change_id not in self.gaps
+
+
+class ChangeHistory:
+    """The changes one worker's feed processed, by log id, to vouch for a shared tile.
+
+    A tile another worker rendered carries the :class:`Certificate` of that worker's feed
+    when its render began: it reflects every change the certificate covers. It is current here
+    if no change this worker processed *outside* the certificate touches it — provided none
+    such was forgotten: the history keeps the last ``size`` changes, and ``floor`` is the
+    highest id it cannot speak for (forgotten, or before this worker's feed started).
+    Layers are resolved by the caller (``layers_of`` maps a table to its layer ids).
+    """
+
+    def __init__(self, *, margin: float, size: int = 8192) -> None:
+        self.margin = margin
+        self.floor = 0
+        self._changes: deque[Change] = deque()
+        self._size = size
+
+    def record(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            self._changes.append(change)
+            if len(self._changes) > self._size:
+                self.floor = max(self.floor, self._changes.popleft().id)
+
+    def reset(self, floor: int) -> None:
+        """Forget everything up to ``floor`` (the feed restarted or gave up on its gaps)."""
+        self._changes.clear()
+        self.floor = max(self.floor, floor)
+
+    def current(self, cert: Certificate, layer: str, z: int, x: int, y: int,
+                layers_of: Callable[[str], Iterable[str]]) -> bool:
+        """Whether a tile of ``layer`` rendered under ``cert`` is current for this worker."""
+        if min(cert.gaps, default=cert.max_seen + 1) <= self.floor:
+            return False
+        for change in self._changes:
+            if cert.covers(change.id) or layer not in layers_of(change.table):
+                continue
+            if change.box is None:
+                return False
+            x0, x1, y0, y1 = _tile_range(change.box, z, self.margin)
+            if x0 <= x <= x1 and y0 <= y <= y1:
+                return False
+        return True
+
+
 _POLL_SQL = """
 SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint,
        c.id, c.table_name, c.min_x, c.min_y, c.max_x, c.max_y
@@ -269,6 +326,12 @@ _TRACKED_SQL = """
 SELECT DISTINCT c.relname::text FROM pg_trigger t
 JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'firetwin' AND t.tgname = 'trg_tile_change_ins'
+"""
+# Names this change log among every database a shared tile store may serve (tiles.shared).
+_IDENTITY_SQL = """
+SELECT (SELECT system_identifier FROM pg_control_system()),
+       (SELECT oid FROM pg_database WHERE datname = current_database()),
+       'firetwin.tile_change'::regclass::oid
 """
 _PRUNE_SQL = "DELETE FROM firetwin.tile_change WHERE changed_at < now() - make_interval(secs => %s)"
 #: At start-up, ids this far below the newest are checked for transactions still in flight.
@@ -305,6 +368,8 @@ class ChangeFeed:
         self.view_tables: dict[str, set[str]] = {}
         self.tracked: set[str] = set()
         self.reads = 0
+        self.started_at_id = 0
+        self.identity = ""
         self._conn: AsyncConnection | None = None
         self._started = False
         self._max_seen = 0
@@ -316,6 +381,14 @@ class ChangeFeed:
         self._running: asyncio.Future[None] | None = None
         self._queued: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def certificate(self) -> Certificate:
+        """What the feed has read: every change id up to the highest seen except the gaps.
+
+        A tile rendered after this call reflects every change the certificate covers; a
+        reader holding it checks only the changes outside it (:class:`ChangeHistory`).
+        """
+        return Certificate(self._max_seen, frozenset(self._gaps))
 
     async def sync(self) -> None:
         """Return once every change committed before this call has been reported."""
@@ -384,6 +457,7 @@ class ChangeFeed:
             recent = await (await conn.execute(
                 _RECENT_SQL, (max(0, newest - _START_WINDOW), newest)
             )).fetchall()
+            ident = await (await conn.execute(_IDENTITY_SQL)).fetchone()
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction) as e:
             raise FeedUnavailable(str(e)) from e
         self.view_tables = {}
@@ -396,7 +470,9 @@ class ChangeFeed:
         self._gaps = {i: (xmax, self._polls)
                       for i in range(max(1, newest - _START_WINDOW + 1), newest)
                       if i not in present}
+        self.identity = ".".join(map(str, ident or ()))
         self._max_seen = newest
+        self.started_at_id = newest  # changes up to here were never reported to this worker
         self._last_ok = self._last_prune = time.monotonic()
         self._started = True
 
@@ -440,7 +516,7 @@ class ChangeFeed:
                 continue
             ids.append(cid)
             box = None if x0 is None else (x0, y0, x1, y1)
-            changes.append(Change(table, box))
+            changes.append(Change(table, box, cid))
         self._account(ids, snap_xmin, snap_xmax, writers_done=writers_done)
         if changes:
             self.on_changes(changes)
@@ -478,4 +554,5 @@ class ChangeFeed:
         if len(self._gaps) > _MAX_GAPS:  # pathological: give up tracking, start over
             logger.warning("too many gaps in the tile change log: clearing the tile cache")
             self._gaps.clear()
+            self.started_at_id = self._max_seen
             self.on_reset()

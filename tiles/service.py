@@ -25,7 +25,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from layers.catalogue import CATALOGUE, Layer
 from layers.scope import Scope, row_filter
-from tiles.cache import Change, ChangeFeed, FeedUnavailable, TileCache, TileEntry, etag_for
+from tiles.cache import (
+    Certificate,
+    Change,
+    ChangeFeed,
+    ChangeHistory,
+    FeedUnavailable,
+    TileCache,
+    TileEntry,
+    etag_for,
+)
 from tiles.mvt import check_tile, get_tiles, in_zoom
 from tiles.settings import MVTSettings
 
@@ -66,10 +75,18 @@ class TileService:
         self.feed = ChangeFeed(
             database_url,
             on_changes=self._on_changes,
-            on_reset=self.cache.clear,
+            on_reset=self._on_reset,
             poll_ms=self.settings.change_poll_ms,
             retention_s=self.settings.change_retention_s,
         )
+        # The second level shared by the workers (tiles/shared.py), vouched for by the history.
+        self.history = ChangeHistory(margin=self.cache.margin)
+        self.shared = None
+        if self.caching and self.settings.shared_cache_url:
+            from tiles.shared import SharedTileStore
+
+            self.shared = SharedTileStore(self.settings.shared_cache_url,
+                                          ttl_s=self.settings.shared_cache_ttl_s)
         self._layers_of_table: dict[str, set[str]] = {}
         self._cacheable: set[str] = set()
         self._bounds: dict[tuple[str, str], tuple[float, asyncio.Task[Bounds]]] = {}
@@ -92,6 +109,9 @@ class TileService:
             min_size=1,
             max_size=self.settings.pool_max_size or self.pool.max_size,
             kwargs=kwargs,
+            timeout=self.pool.timeout,  # the API pool's waits: 503 soon while the database is down
+            reconnect_timeout=self.pool.reconnect_timeout,
+            check=AsyncConnectionPool.check_connection,
             open=False,
             name="firetwin-tiles",
         )
@@ -100,6 +120,8 @@ class TileService:
 
     async def close(self) -> None:
         await self.feed.close()
+        if self.shared is not None:
+            await self.shared.close()
         for _, task in self._bounds.values():
             task.cancel()
         if self.render_pool is not None:
@@ -116,31 +138,55 @@ class TileService:
         drawn = [layer for layer in layers if in_zoom(layer, z)]
         found: dict[str, TileEntry] = {}
         since = 0
+        cert: Certificate | None = None
+        scope_key = scope.cache_key()
         if self.caching and drawn:
             await self._sync()
             since = self.cache.generation
-            scope_key = scope.cache_key()
+            cert = self.feed.certificate()  # with `since`: no await between them
             for layer in drawn:
                 if layer.id in self._cacheable:
                     entry = self.cache.get((layer.id, z, x, y, scope_key))
                     if entry is not None:
                         found[layer.id] = entry
+            await self._from_shared(drawn, z, x, y, scope_key, found, since)
         missing = [layer for layer in drawn if layer.id not in found]
         if missing:
             async with (self.render_pool or self.pool).connection() as conn:
                 rendered = await get_tiles(
                     conn, missing, z, x, y, scope=scope, settings=self.settings
                 )
-            scope_key = scope.cache_key()
+            share = []
             for layer in missing:
                 data = rendered[layer.id]
                 if self.caching and layer.id in self._cacheable:
-                    found[layer.id] = self.cache.put(
-                        (layer.id, z, x, y, scope_key), data, since=since
-                    )
+                    key = (layer.id, z, x, y, scope_key)
+                    found[layer.id] = self.cache.put(key, data, since=since)
+                    if cert is not None:
+                        share.append((key, cert, data))
                 else:
                     found[layer.id] = TileEntry(data, etag_for(data))
+            if self.shared is not None and share:
+                await self.shared.put_many(share)
         return [found.get(layer.id, self._empty) for layer in layers]
+
+    async def _from_shared(self, drawn: Sequence[Layer], z: int, x: int, y: int,
+                           scope_key: str, found: dict[str, TileEntry], since: int) -> None:
+        """Fill ``found`` from the shared store where its tiles are current for this worker."""
+        if self.shared is None:
+            return
+        wanted = [layer for layer in drawn
+                  if layer.id in self._cacheable and layer.id not in found]
+        if not wanted:
+            return
+        keys = [(layer.id, z, x, y, scope_key) for layer in wanted]
+        entries = await self.shared.get_many(keys)
+        for layer, key, got in zip(wanted, keys, entries, strict=True):
+            if got is None:
+                continue
+            cert, data = got
+            if self.history.current(cert, layer.id, z, x, y, self._layers_of):
+                found[layer.id] = self.cache.put(key, data, since=since)
 
     async def tile(
         self, layers: Sequence[Layer], z: int, x: int, y: int, *, scope: Scope
@@ -196,6 +242,10 @@ class TileService:
             return
         if not self._layers_of_table and self.feed.view_tables:
             self._learn_dependencies()
+        if self.feed.started_at_id > self.history.floor:  # the feed (re)started
+            self.history.reset(self.feed.started_at_id)
+        if self.shared is not None and self.shared.namespace is None and self.feed.identity:
+            self.shared.namespace = self.feed.identity
 
     def _learn_dependencies(self) -> None:
         by_view = {layer.view: layer for layer in self.catalogue}
@@ -219,6 +269,14 @@ class TileService:
             layers = self._layers_of_table.get(change.table)
             if layers:
                 self.cache.invalidate(layers, change.box)
+        self.history.record(changes)
+
+    def _on_reset(self) -> None:
+        self.cache.clear()
+        self.history.reset(self.feed.started_at_id)
+
+    def _layers_of(self, table: str) -> set[str]:
+        return self._layers_of_table.get(table, set())
 
     # ------------------------------------------------------------------ metadata
 

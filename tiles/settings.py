@@ -37,6 +37,15 @@ class MVTSettings(BaseSettings):
     cache_bytes: int = Field(
         default=128 * 1024 * 1024, ge=0, description="In-process tile cache size (0: no cache)."
     )
+    shared_cache_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:port/db) of a tile store shared by all API workers "
+        "under their own caches (tiles/shared.py); unset: each worker caches alone. An "
+        "unreachable Redis is skipped, never required.",
+    )
+    shared_cache_ttl_s: int = Field(
+        default=3600, gt=0, description="Shared tiles expire after this long."
+    )
     change_poll_ms: float = Field(
         default=0.0,
         ge=0,
