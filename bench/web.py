@@ -21,6 +21,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,12 +42,16 @@ SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 @contextmanager
-def serve(url: str, secret: str):
-    """A FireTwin server on a free loopback port; its base URL."""
+def serve(url: str, secret: str, *, clock: bool = True, extra: dict | None = None):
+    """A FireTwin server on a free loopback port (at the demo's reference date unless
+    ``clock=False``); its base URL."""
     port = free_port()
     env = dict(os.environ, FIRETWIN_DATABASE_URL=url, FIRETWIN_SECRET_KEY=secret,
-               FIRETWIN_PORT=str(port), FIRETWIN_CLOCK_AT=CLOCK_AT,
-               FIRETWIN_ESCALATION_SWEEP="false")
+               FIRETWIN_PORT=str(port), FIRETWIN_ESCALATION_SWEEP="false", **(extra or {}))
+    if clock:
+        env["FIRETWIN_CLOCK_AT"] = CLOCK_AT
+    else:
+        env.pop("FIRETWIN_CLOCK_AT", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "services.main:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"], env=env)
@@ -110,7 +115,8 @@ def _idle(page) -> None:
 
 
 def screenshots(browser, base: str, url: str, tokens: dict[str, str]) -> list[str]:
-    """docs/screenshots/one-map.png, routes.png, patrol.png, cockpit.png of the demo district."""
+    """docs/screenshots/one-map.png, routes.png, cockpit.png, planner.png, report.png,
+    gantt.png, patrol.png of the demo district."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     with psycopg.connect(url) as conn:  # the densest neighbourhood: the hazards' median point
         lon, lat = conn.execute(
@@ -146,6 +152,9 @@ def screenshots(browser, base: str, url: str, tokens: dict[str, str]) -> list[st
     written.append("cockpit.png")
     ctx.close()
 
+    written += planner_screenshot(browser, base, url, tokens["admin"])
+    written += report_screenshot(browser, base, url, tokens["admin"])
+
     ctx, page = _open(browser, base, "/#patrol", token=tokens["grid_worker"], viewport=(390, 844))
     page.wait_for_function("window.firetwin.patrol && (window.firetwin.patrol.plan || "
                            "document.getElementById('patrol-note').textContent)", timeout=120_000)
@@ -155,6 +164,67 @@ def screenshots(browser, base: str, url: str, tokens: dict[str, str]) -> list[st
     written.append("patrol.png")
     ctx.close()
     return written
+
+
+def planner_screenshot(browser, base: str, url: str, token: str) -> list[str]:
+    """docs/screenshots/planner.png: hot spots, clusters, and a what-if closing the station
+    whose closure uncovers most buildings (drawn in magenta)."""
+    httpx.post(f"{base}/api/analysis/refresh", headers={"Authorization": f"Bearer {token}"},
+               timeout=300).raise_for_status()
+    with psycopg.connect(url) as conn:
+        stations = conn.execute(
+            "SELECT id, ST_X(geom), ST_Y(geom) FROM firetwin.station WHERE kind IN "
+            "('level1', 'level2', 'small') AND status <> 'out_of_service' ORDER BY id").fetchall()
+    best = (-1, None)
+    for sid, lon, lat in stations:  # the station whose closure uncovers most buildings
+        r = httpx.get(f"{base}/api/planner/what-if?without_station={sid}",
+                      headers={"Authorization": f"Bearer {token}"}, timeout=300)
+        if r.status_code == 200 and r.json()["buildings"]["newly_uncovered"] > best[0]:
+            best = (r.json()["buildings"]["newly_uncovered"], (sid, lon, lat))
+    sid, lon, lat = best[1]
+    ctx, page = _open(browser, base, f"/?lon={lon:.5f}&lat={lat:.5f}&zoom=14.6&pitch=40#planner",
+                      token=token)
+    page.wait_for_function("window.firetwin.planner && window.firetwin.planner.ready",
+                           timeout=120_000)
+    _idle(page)
+    page.click("#whatif-modes [data-mode='close-station']")
+    pt = page.evaluate("""([lon, lat]) => { const m = window.firetwin.map,
+        r = m.getCanvas().getBoundingClientRect(), p = m.project([lon, lat]);
+        return {x: r.left + p.x, y: r.top + p.y}; }""", [lon, lat])
+    page.mouse.click(pt["x"], pt["y"])
+    page.wait_for_function(f"window.firetwin.planner.result && window.firetwin.planner.result"
+                           f".scenario.without_station.includes({sid})", timeout=120_000)
+    page.wait_for_timeout(500)
+    _idle(page)
+    page.screenshot(path=str(SHOTS / "planner.png"))
+    ctx.close()
+    return ["planner.png"]
+
+
+def report_screenshot(browser, base: str, url: str, token: str) -> list[str]:
+    """docs/screenshots/report.png and gantt.png: the first page of the busiest street's
+    monthly report (made on first download) and the cockpit's rectification Gantt."""
+    with psycopg.connect(url) as conn:
+        (street,) = conn.execute(
+            "SELECT g.street_id FROM firetwin.hazard h JOIN firetwin.grid g ON g.id = h.grid_id "
+            "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()
+    headers = {"Authorization": f"Bearer {token}"}
+    r = httpx.get(f"{base}/api/reports/monthly/latest/{street}.pdf", headers=headers,
+                  timeout=300)
+    r.raise_for_status()
+    ctx = browser.new_context(viewport={"width": 900, "height": 1270},
+                              extra_http_headers=headers)
+    page = ctx.new_page()
+    page.goto(f"{base}/api/reports/monthly/latest/{street}.html")
+    page.screenshot(path=str(SHOTS / "report.png"))
+    ctx.close()
+    ctx, page = _open(browser, base, "/#cockpit", token=token, viewport=(1280, 1100))
+    page.wait_for_function("window.firetwin.cockpit && window.firetwin.cockpit.ready",
+                           timeout=120_000)
+    page.evaluate("document.getElementById('gantt').scrollIntoView({block: 'end'})")
+    page.locator("#gantt").screenshot(path=str(SHOTS / "gantt.png"))
+    ctx.close()
+    return ["report.png", "gantt.png"]
 
 
 def run(*, runs: int = 5, seed: int = 42, shots: bool = False) -> dict:
@@ -174,7 +244,9 @@ def run(*, runs: int = 5, seed: int = 42, shots: bool = False) -> dict:
               for name, (uid, role) in users.items()}
     out: dict = {"runs": runs, "goal_ms": GOAL_MS, "view": "default (the style's centre, zoom, "
                  "pitch 40), 1280×800", "load_avg_before": os.getloadavg()}
-    with serve(url, secret) as base, sync_playwright() as p:
+    reports = tempfile.mkdtemp(prefix="firetwin-bench-reports-")  # not the real store
+    with serve(url, secret, extra={"FIRETWIN_REPORTS_DIR": reports}) as base, \
+            sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         out["chromium"] = browser.version
         for role, token in (("public", None), ("admin", tokens["admin"])):

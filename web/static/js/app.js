@@ -1,4 +1,4 @@
-// FireTwin one-map: start-up, sign-in and the three views (#map, #patrol, #cockpit).
+// FireTwin one-map: start-up, sign-in and the views (#map, #patrol, #cockpit, #planner).
 // window.firetwin exposes the map and the page's state to scripts and the browser tests.
 
 import { ApiError, choseNoLogin, escapeHtml, login, logout, preloaded, setChoseNoLogin, token,
@@ -47,7 +47,7 @@ function setupLogin(me) {
   if (me.role === 'public' && !choseNoLogin() && !token()) dialog.showModal();
 }
 
-const views = { map: null, patrol: null, cockpit: null };
+const views = { map: null, patrol: null, cockpit: null, planner: null };
 
 async function showView(ctx) {
   const name = (location.hash.replace('#', '') || 'map').split('?')[0];
@@ -64,9 +64,13 @@ async function showView(ctx) {
     views.cockpit ??= import('./cockpit.js');
     const m = await views.cockpit;
     await m.loadCockpit(ctx);
-  } else if (views.patrol) {
-    (await views.patrol).clearPatrol(ctx.map);
+  } else if (view === 'planner') {
+    views.planner ??= import('./planner.js').then((m) => { m.setupPlanner(ctx); return m; });
+    const m = await views.planner;
+    await m.loadPlanner(ctx);
   }
+  if (view !== 'patrol' && views.patrol) (await views.patrol).clearPatrol(ctx.map);
+  if (view !== 'planner' && views.planner) (await views.planner).clearPlanner(ctx.map);
 }
 
 async function main() {

@@ -1,8 +1,10 @@
 // The cockpit (#cockpit): hazard governance over the last 12 months from GET /api/stats/hazards —
 // hazards found per community and month, rectification rate per community against the 95 %
-// target (seed 002), and the monthly trend. Charts by Chart.js, served from /static/vendor.
+// target (seed 002), and the monthly trend — and the rectification Gantt of open red/orange
+// hazards against their deadlines (gantt.js). Charts by Chart.js, served from /static/vendor.
 
 import { api, escapeHtml, toast } from './api.js';
+import { drawGantt } from './gantt.js';
 
 const MONTHS = 12;
 const TOP_COMMUNITIES = 8;
@@ -82,6 +84,7 @@ export async function loadCockpit(ctx) {
     const period = { from: months[0].from, to: months.at(-1).to };
     document.getElementById('cockpit-period').textContent = `${period.from} — ${period.to}`;
     const q = (p) => `/api/stats/hazards?group=community&from=${p.from}&to=${p.to}`;
+    const ganttP = drawGantt(Chart, charts);
     const [whole, ...monthly] = await Promise.all([api(q(period)), ...months.map((m) => api(q(m)))]);
 
     kpis(whole.totals, whole.targets);
@@ -127,7 +130,8 @@ export async function loadCockpit(ctx) {
         plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } } } });
 
     note.textContent = `按社区统计（${whole.scope === 'all' ? '全区' : '本人网格范围'}）；整改率在期末计。`;
-    window.firetwin.cockpit = { ready: true, whole, monthly, months };
+    const gantt = await ganttP;
+    window.firetwin.cockpit = { ready: true, whole, monthly, months, gantt };
     return whole;
   } catch (e) {
     note.textContent = e.message;

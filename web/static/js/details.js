@@ -98,6 +98,7 @@ export function setupDetails(ctx, interactiveLayers) {
     return map.queryRenderedFeatures(box, { layers });
   };
   map.on('click', (e) => {
+    if (window.firetwin.mapClickOwner) return; // a view's tool (the planner's what-if) has it
     const hits = pick(e.point);
     // Points over lines over areas: the feature drawn on top is not always the one meant.
     const rank = (f) => ({ circle: 0, line: 1, 'fill-extrusion': 2, fill: 3 })[f.layer.type] ?? 4;
