@@ -14,7 +14,7 @@ from bench.common import RESULTS
 
 SUITES = [
     "demo_load", "import_units", "tiles", "items", "routing", "workflow", "hotspots", "risk",
-    "ingest", "web", "make_run",
+    "ingest", "web", "web_live", "make_run", "load",
 ]
 
 

@@ -574,12 +574,13 @@ WITH due AS (
     WHERE h.id = c.id AND h.next_escalation_at = c.next_escalation_at
       AND h.status NOT IN ('closed', 'rejected')
     RETURNING h.id, h.code, h.tier, h.status, h.version, h.grid_id, h.assignee_user_id,
-              c.old_tier, c.new_idx - c.old_idx AS steps
+              h.home_unit_id, c.old_tier, c.new_idx - c.old_idx AS steps
 ), ev AS (
+    -- The home unit given, not looked up row by row by the history's trigger (migration 0017).
     INSERT INTO firetwin.hazard_event (hazard_id, at, action, from_status, to_status,
-        actor_name, note, version, tier)
+        actor_name, note, version, tier, home_unit_id)
     SELECT id, %(now)s, 'escalate', status, status, 'system',
-           'overdue: ' || old_tier || ' → ' || tier, version, tier FROM upd
+           'overdue: ' || old_tier || ' → ' || tier, version, tier, home_unit_id FROM upd
     RETURNING 1
 ), n_assignee AS ({n_assignee}), n_street AS ({n_street}), n_command AS ({n_command})
 SELECT (SELECT count(*) FROM upd), (SELECT coalesce(sum(steps), 0) FROM upd),
