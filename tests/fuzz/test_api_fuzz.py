@@ -45,7 +45,10 @@ def _schemathesis(base: str, *extra: str, tmp_path) -> subprocess.CompletedProce
     cmd = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{base}/openapi.json",
            "--checks", "not_a_server_error", "--max-examples", str(EXAMPLES), "--seed", "20261122",
            "--workers", "2", "--request-timeout", "60", "--no-shrink",
-           "--report", "junit", "--report-dir", str(tmp_path), *extra]
+           "--report", "junit", "--report-dir", str(tmp_path),
+           # The live alarm stream never ends (keep-alives every few seconds): tests/iot
+           # drives it; a fuzzer would wait on it for ever.
+           "--exclude-path", "/api/live/alarms", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1200, check=False,
                           env=dict(os.environ, NO_COLOR="1", SCHEMATHESIS_HOOKS=""))
 
