@@ -22,7 +22,8 @@ from gis.models import SCHEMA
 __all__ = ["COMPUTED_COLUMNS", "ROW_RULES", "VOCABULARIES", "ColumnSpec", "TableSpec", "table_spec"]
 
 # Columns FireTwin computes on write; a source column of these names is ignored.
-COMPUTED_COLUMNS = frozenset({*H3_COLUMNS, "grid_id"})
+# home_unit_id: the Citus distribution column, filled by triggers (migration 0017).
+COMPUTED_COLUMNS = frozenset({*H3_COLUMNS, "grid_id", "home_unit_id"})
 
 # Allowed values of the columns that the schema guards with ``<column> IN (...)`` CHECKs.
 VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
