@@ -11,6 +11,9 @@ FireTwin's own Mosquitto in ``.firetwin/mosquitto-bench``. Measured, each on the
   sends N readings as fast as the broker takes them while the ingesters store them; the rate is
   N / (first publish → last row committed): publisher, Mosquitto, ingesters and PostgreSQL all
   share the machine's cores;
+* ``live_gateway``: the same with gateways' uploads, 100 readings (each signed by its sensor)
+  per MQTT message on ``firetwin/gateways/<id>/readings``: the per-message cost of MQTT is
+  shared by 100 readings;
 * ``alarms_at_10k``: the publisher paced at 10,000 readings/s (1 ingester) while alarm readings
   (``state: alarm`` of 200 other sensors, 20 per second) are published; the time from publish
   to the event arriving on a dispatcher's ``GET /api/live/alarms`` stream (an API server
@@ -46,11 +49,12 @@ from gis.settings import PROJECT_ROOT
 from services.iot import broker
 from services.iot.messages import Reading, device_key, sign
 from services.iot.settings import MqttSettings
-from services.iot.store import _copy_text
+from services.iot.store import SensorMeta, _copy_text
 
 N_SENSORS = 5_000
 N_ALARM_SENSORS = 200
 N = int(os.environ.get("FIRETWIN_BENCH_INGEST_N", "200000"))
+GATEWAY_BATCH = 100  # readings per gateway message (a LoRa/NB-IoT gateway's upload)
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 SECRET = "bench-secret-key-for-the-live-stream-0123456789"  # noqa: S105 - bench only
 
@@ -77,14 +81,22 @@ def setup(url: str) -> None:
             geometry=[Point(120.53, 30.06), Point(120.66, 30.04)], crs=4326))
 
 
-def payloads(n: int, offset: int) -> list[bytes]:
-    out = []
-    for i in range(n):
-        code = f"B{(offset + i) % N_SENSORS:05d}"
-        m = {"sensor": code, "msg_id": f"{offset + i}", "value": 40.0 + (i % 50),
-             "ts": (T0 + timedelta(milliseconds=i)).isoformat()}
-        out.append(orjson.dumps(sign(m, _key(code))))
-    return out
+def _signed(i: int, offset: int) -> dict:
+    code = f"B{(offset + i) % N_SENSORS:05d}"
+    m = {"sensor": code, "msg_id": f"{offset + i}", "value": 40.0 + (i % 50),
+         "ts": (T0 + timedelta(milliseconds=i)).isoformat()}
+    return sign(m, _key(code))
+
+
+def payloads(n: int, offset: int, per_message: int = 1) -> list[tuple[str, bytes]]:
+    """(topic, payload) pairs: one signed reading per message on the sensor's own topic, or
+    ``per_message`` of them as a gateway's JSON array (each still signed by its sensor)."""
+    if per_message == 1:
+        return [(f"firetwin/sensors/{m['sensor']}/reading", orjson.dumps(m))
+                for m in (_signed(i, offset) for i in range(n))]
+    return [(f"firetwin/gateways/gw{j % 50}/readings",
+             orjson.dumps([_signed(i, offset) for i in range(j, min(n, j + per_message))]))
+            for j in range(0, n, per_message)]
 
 
 # ----------------------------------------------------------------------- worker processes
@@ -106,10 +118,10 @@ def _ingester_proc(url: str, home: str, client_id: str, stop_path: str,
 
 
 def _publisher_proc(home: str, n: int, offset: int, done_path: str,
-                    rate: float | None = None) -> None:
+                    rate: float | None = None, per_message: int = 1) -> None:
     from services.iot.simulate import Publisher
 
-    data = payloads(n, offset)
+    data = payloads(n, offset, per_message)
 
     async def main() -> None:
         s = MqttSettings(home=home)
@@ -117,11 +129,11 @@ def _publisher_proc(home: str, n: int, offset: int, done_path: str,
             t0 = time.time()
             with open(done_path + ".start", "w") as f:  # noqa: ASYNC230
                 f.write(str(t0))
-            for i, p in enumerate(data):
-                if rate and i % 500 == 0 and (ahead := t0 + i / rate - time.time()) > 0:
+            for i, (topic, p) in enumerate(data):
+                if rate and i % 500 == 0 and (
+                        ahead := t0 + i * per_message / rate - time.time()) > 0:
                     await asyncio.sleep(ahead)
-                code = orjson.loads(p)["sensor"]
-                await pub.publish(f"firetwin/sensors/{code}/reading", p)
+                await pub.publish(topic, p)
         with open(done_path, "w") as f:  # noqa: ASYNC230
             f.write(str(time.time()))
 
@@ -149,12 +161,15 @@ def bare_copy(url: str, n: int) -> float:
     rows = [Reading(1 + i % N_SENSORS, f"copy-{i}", T0 + timedelta(milliseconds=i),
                     40.0 + i % 50, None) for i in range(n)]
     now = datetime.now(UTC)
-    chunks = [_copy_text(rows[i:i + 5000], now) for i in range(0, n, 5000)]
     with psycopg.connect(url) as conn:
+        meta = {sid: SensorMeta(sid, "", "", None, home) for sid, home in conn.execute(
+            "SELECT id, home_unit_id FROM firetwin.sensor").fetchall()}
+        chunks = [_copy_text(rows[i:i + 5000], now, meta) for i in range(0, n, 5000)]
         t = time.perf_counter()
         for data in chunks:
             with conn.cursor().copy("COPY firetwin.sensor_reading (sensor_id, observed_at, value, "
-                                    "message_id, state, received_at) FROM STDIN") as cp:
+                                    "message_id, state, received_at, home_unit_id) FROM STDIN"
+                                    ) as cp:
                 cp.write(data)
             conn.commit()
         dt = time.perf_counter() - t
@@ -194,7 +209,7 @@ async def _alarm_injector(ep, stop: threading.Event, sent: dict) -> None:
 
 def live_run(url: str, settings: MqttSettings, n_ingesters: int, offset: int, *,
              base: str | None = None, token: str | None = None,
-             rate: float | None = None) -> dict:
+             rate: float | None = None, per_message: int = 1) -> dict:
     ctx = mp.get_context("spawn")
     tmp = settings.home / "run"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -222,7 +237,7 @@ def live_run(url: str, settings: MqttSettings, n_ingesters: int, offset: int, *,
             target=lambda: asyncio.run(_alarm_injector(ep, stop_sse, sent)), daemon=True)
     done_path = str(tmp / "published")
     pub = ctx.Process(target=_publisher_proc,
-                      args=(str(settings.home), N, offset, done_path, rate))
+                      args=(str(settings.home), N, offset, done_path, rate, per_message))
     pub.start()
     while not os.path.exists(done_path + ".start"):
         time.sleep(0.01)
@@ -241,7 +256,8 @@ def live_run(url: str, settings: MqttSettings, n_ingesters: int, offset: int, *,
     open(stop_path, "w").close()
     for p in ings:
         p.join(60)
-    out = {"ingesters": n_ingesters, "readings": N, "offered_rows_per_s": rate or "max",
+    out = {"ingesters": n_ingesters, "readings": N, "readings_per_message": per_message,
+           "offered_rows_per_s": rate or "max",
            "live_rows_per_s": round(N / (t_end - t_start)),
            "publish_rows_per_s": round(N / (t_pub - t_start))}
     if base is not None:
@@ -315,7 +331,8 @@ def main() -> None:
     shutil.rmtree(home, ignore_errors=True)
     broker.ensure_running(settings)
     result: dict = {"sensors": N_SENSORS, "readings_per_run": N, "payload": "one JSON reading "
-                    "per MQTT message, HMAC-SHA256 signed, QoS 1, ack after commit"}
+                    "per MQTT message (live_gateway: a JSON array of 100 per message), each "
+                    "HMAC-SHA256 signed by its sensor, QoS 1, ack after commit"}
     try:
         result["bare_copy_rows_per_s"] = round(bare_copy(url, N))
         print("bare COPY", result["bare_copy_rows_per_s"], flush=True)
@@ -334,6 +351,9 @@ def main() -> None:
             proc.wait(20)
         result["live_2"] = live_run(url, settings, 2, 30_000_000)
         print("live 2", result["live_2"], flush=True)
+        result["live_gateway"] = live_run(url, settings, 1, 60_000_000,
+                                          per_message=GATEWAY_BATCH)
+        print("live gateway", result["live_gateway"], flush=True)
     finally:
         broker.stop(settings)
     best = max(result["live_1"]["live_rows_per_s"], result["live_2"]["live_rows_per_s"])
@@ -341,9 +361,13 @@ def main() -> None:
     result["live_vs_bare_copy"] = round(best / result["bare_copy_rows_per_s"], 3)
     result["drain_vs_bare_copy"] = round(result["drain"]["drain_rows_per_s"]
                                          / result["bare_copy_rows_per_s"], 3)
+    gw = result["live_gateway"]["live_rows_per_s"]
+    result["gateway_vs_bare_copy"] = round(gw / result["bare_copy_rows_per_s"], 3)
     result["summary"] = (
         f"live {best:,}/s (goal 10,000), drain {result['drain']['drain_rows_per_s']:,}/s, bare "
         f"COPY {result['bare_copy_rows_per_s']:,}/s (live/COPY {result['live_vs_bare_copy']}); "
+        f"gateways ({GATEWAY_BATCH} readings a message) {gw:,}/s "
+        f"({result['gateway_vs_bare_copy']} of COPY); "
         f"alarm push p99 {result['alarms_at_10k'].get('alarm_push_ms_p99')} ms at an offered "
         f"10,000/s (stored {result['alarms_at_10k']['live_rows_per_s']:,}/s)")
     result["command"] = "flock /tmp/firetwin-bench.lock .venv/bin/python -m bench.ingest"

@@ -16,14 +16,16 @@ Delivery
     wire, exactly once in the table.
 
 Pipeline
-    Every QoS 1 PUBLISH is appended, with its packet id, to the open batch (gmqtt's QoS 1 hook,
+    Every QoS 1 PUBLISH is parsed and verified as it arrives (``messages.parse``) and its
+    readings appended, with its packet id, to the open batch (gmqtt's QoS 1 hook,
     :meth:`Ingester._on_qos1`; without it, a coroutine ``on_message`` that awaits the batch's
-    commit, which gmqtt answers with the PUBACK when it returns). One writer task takes whatever
-    has accumulated while the previous batch was being written (natural batching: bigger batches
-    under load, small ones when idle), and in one transaction parses and verifies each payload
-    (``messages.parse``), stores the readings with one COPY, runs the alarm rules on the new
-    readings that can change anything, records alarms and hazards, and commits; then it sends
-    the PUBACKs. Rejected payloads (malformed, unknown sensor, wrong key, impossible value) are
+    commit, which gmqtt answers with the PUBACK when it returns): that work overlaps the
+    database's COPY of the previous batch. One writer task takes whatever has accumulated while
+    the previous batch was being written (natural batching: bigger batches under load, small
+    ones when idle), and in one transaction stores the readings with one COPY (each with its
+    sensor's home unit), runs the alarm rules on the new readings that can change anything,
+    records alarms and hazards, and commits; then it acknowledges the whole batch with one
+    socket write. Rejected payloads (malformed, unknown sensor, wrong key, impossible value) are
     counted by reason and acknowledged, so they are not redelivered; the ingester never stops on
     them. Database errors roll the batch back and retry it after a reconnect, holding the
     acknowledgements. A PUBACK sent after a reconnect names a packet id the broker has resent
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -51,6 +54,7 @@ from typing import Any
 import orjson
 import psycopg
 from gmqtt import Client as MqttClient
+from gmqtt.mqtt.constants import MQTTv50
 from psycopg import AsyncConnection
 
 from services.clock import Clock, SystemClock
@@ -63,15 +67,23 @@ from services.workflows.hazard_rules import HazardSettings
 
 logger = logging.getLogger("firetwin.iot")
 
+_PUBACK = struct.Struct("!BBHBB")
 _STATE_COLS = ("level", "fault", "pending_level", "pending_since", "pending_count",
                "clear_since", "last_observed_at")
 
 
 @dataclass
 class Batch:
-    """Raw messages received while the previous batch was being written."""
+    """Messages received while the previous batch was being written, already parsed.
 
-    items: list[tuple[str, bytes]] = field(default_factory=list)
+    Payloads are decoded and verified as they arrive, so that the event loop does that work
+    while the database is busy with the previous batch's COPY (on the other core), not after.
+    """
+
+    messages: int = 0
+    readings: list[Reading] = field(default_factory=list)
+    unknown: list[tuple[str | None, Any]] = field(default_factory=list)
+    unknown_left: list[tuple[str | None, Any]] = field(default_factory=list)
     mids: list[int] = field(default_factory=list)
     done: asyncio.Future[None] | None = None
 
@@ -213,7 +225,7 @@ class Ingester:
         b = self._batch
         if b.done is None:
             b.done = asyncio.get_running_loop().create_future()
-        b.items.append((topic, payload))
+        self._take(b, topic, payload)
         self._wake.set()
         await asyncio.shield(b.done)
         return 0
@@ -221,9 +233,20 @@ class Ingester:
     def _on_qos1(self, mid: int, payload: bytes, topic: str, properties: dict) -> None:
         """gmqtt's QoS 1 PUBLISH hook without a task per message: PUBACK after the commit."""
         b = self._batch
-        b.items.append((topic, payload))
+        self._take(b, topic, payload)
         b.mids.append(mid)
         self._wake.set()
+
+    def _ack(self, mids: list[int]) -> None:
+        """PUBACK a committed batch in one socket write (the ingester speaks MQTT 5: PUBACK with
+        reason 0 and no properties is ``40 04 <id> 00 00``); gmqtt's PUBACK per message while
+        the client is still connecting (``self._client`` is set once ``connect`` returns)."""
+        conn = getattr(self._client, "_connection", None)
+        if getattr(conn, "send_package", None) is None:
+            for mid in mids:
+                self._puback(mid)
+            return
+        conn.send_package(b"".join(_PUBACK.pack(0x40, 4, mid, 0, 0) for mid in mids))
 
     def _topics(self) -> list[str]:
         """Subscribed filters: shared by the group, or plain when the group is empty."""
@@ -265,7 +288,8 @@ class Ingester:
             c.set_auth_credentials(self.ep.username, self.ep.password)
         self._tasks.append(asyncio.create_task(self._writer(), name="iot-writer"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="iot-housekeeping"))
-        await c.connect(self.ep.host, self.ep.port, keepalive=30)  # subscribes on CONNACK
+        # MQTT 5 (the PUBACK bytes of _ack); subscribes on CONNACK
+        await c.connect(self.ep.host, self.ep.port, keepalive=30, version=MQTTv50)
         self._client = c
 
     async def stop(self, *, retire: bool = False) -> None:
@@ -282,7 +306,7 @@ class Ingester:
                 c.unsubscribe(self._topics())
                 await asyncio.sleep(0.3)
             deadline = time.monotonic() + 30
-            while (self._batch.items or self._busy) and time.monotonic() < deadline:  # noqa: ASYNC110
+            while (self._batch.messages or self._busy) and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.05)  # let the last PUBACKs go out
             props = {"session_expiry_interval": 0} if retire else {}
@@ -321,38 +345,63 @@ class Ingester:
             self.keys, self.meta = await store.load_registry(conn)
             self._registry_at = time.monotonic()
 
-    def _parse(self, items: list[tuple[str, bytes]], now: datetime
-               ) -> tuple[list[Reading], list[tuple[str, bytes, str]]]:
-        readings: list[Reading] = []
-        unknown: list[tuple[str, bytes, str]] = []
-        for topic, payload in items:
-            try:
-                msgs = decode(topic, payload)
-            except Rejected as e:
-                self.stats[f"rejected_{e.reason}"] += 1
-                continue
-            for code, m in msgs:
-                try:
-                    readings.append(parse(m, self.keys, topic_code=code, now=now,
-                                          max_skew_s=self.th.max_clock_skew_s))
-                except Rejected as e:
-                    if e.reason == "unknown_sensor":
-                        unknown.append((topic, orjson.dumps(m), e.reason))
-                    else:
-                        self.stats[f"rejected_{e.reason}"] += 1
-        return readings, unknown
+    def _take(self, b: Batch, topic: str, payload: bytes) -> None:
+        """Decode and verify one MQTT payload into the open batch; count what is rejected.
 
-    async def process(self, conn: AsyncConnection, items: list[tuple[str, bytes]]) -> list[int]:
-        """Parse, store and evaluate one batch in the current transaction; alarm ids."""
+        Readings of sensors the registry does not know (yet) wait in ``b.unknown`` for the
+        writer, which reloads the registry and tries them again.
+        """
+        b.messages += 1
+        try:
+            msgs = decode(topic, payload)
+        except Rejected as e:
+            self.stats[f"rejected_{e.reason}"] += 1
+            return
+        now = self.clock.now()
+        skew = self.th.max_clock_skew_s
+        for code, m in msgs:
+            try:
+                b.readings.append(parse(m, self.keys, topic_code=code, now=now,
+                                        max_skew_s=skew))
+            except Rejected as e:
+                if e.reason == "unknown_sensor":
+                    b.unknown.append((code, m))
+                else:
+                    self.stats[f"rejected_{e.reason}"] += 1
+
+    def _retry_unknown(self, unknown: list[tuple[str | None, Any]], now: datetime
+                       ) -> tuple[list[Reading], list[tuple[str | None, Any]]]:
+        readings: list[Reading] = []
+        still: list[tuple[str | None, Any]] = []
+        for code, m in unknown:
+            try:
+                readings.append(parse(m, self.keys, topic_code=code, now=now,
+                                      max_skew_s=self.th.max_clock_skew_s))
+            except Rejected as e:
+                if e.reason == "unknown_sensor":
+                    still.append((code, m))
+                else:
+                    self.stats[f"rejected_{e.reason}"] += 1
+        return readings, still
+
+    async def process(self, conn: AsyncConnection, batch: Batch) -> list[int]:
+        """Store and evaluate one parsed batch in the current transaction; alarm ids.
+
+        A batch retried after a database error keeps its readings; the sensors still unknown
+        after a registry reload are counted once, when the batch commits.
+        """
         now = self.clock.now()
         await self._load_registry(conn)
-        readings, unknown = self._parse(items, now)
-        if unknown and time.monotonic() - self._registry_at > 5.0:
-            await self._load_registry(conn, force=True)  # a sensor added since the last load
-            more, unknown = self._parse([(t, p) for t, p, _ in unknown], now)
+        readings, unknown = list(batch.readings), batch.unknown
+        if unknown:  # parsed before the registry was loaded, or a sensor added since
+            more, unknown = self._retry_unknown(unknown, now)
+            if unknown and time.monotonic() - self._registry_at > 5.0:
+                await self._load_registry(conn, force=True)
+                more2, unknown = self._retry_unknown(unknown, now)
+                more += more2
             readings += more
-        self.stats["rejected_unknown_sensor"] += len(unknown)
-        res = await store.write_readings(conn, readings, received_at=now)
+        batch.unknown_left = unknown
+        res = await store.write_readings(conn, readings, received_at=now, meta=self.meta)
         self.stats["stored"] += res.inserted
         self.stats["duplicates"] += res.duplicates
         for r in readings:
@@ -370,7 +419,7 @@ class Ingester:
             await self._wake.wait()
             self._wake.clear()
             batch, self._batch = self._batch, Batch()
-            if not batch.items:
+            if not batch.messages:
                 continue
             self._busy = True
             delay = 0.2
@@ -378,26 +427,26 @@ class Ingester:
                 conn = await self._ensure_conn()
                 try:
                     async with conn.transaction():
-                        alarm_ids = await self.process(conn, batch.items)
+                        alarm_ids = await self.process(conn, batch)
                     break
                 except psycopg.OperationalError as e:
                     self.stats["db_retries"] += 1
-                    logger.warning("batch of %d not stored (%s): retrying", len(batch.items), e)
+                    logger.warning("batch of %d not stored (%s): retrying", batch.messages, e)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
                 except Exception:
                     self.stats["batch_errors"] += 1
-                    logger.exception("batch of %d failed: retrying", len(batch.items))
+                    logger.exception("batch of %d failed: retrying", batch.messages)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
-            self.stats["messages"] += len(batch.items)
+            self.stats["messages"] += batch.messages
+            self.stats["rejected_unknown_sensor"] += len(batch.unknown_left)
             self.stats["batches"] += 1
             self.stats["alarms"] += len(alarm_ids)
             if alarm_ids and self.on_alarm is not None:
                 self.on_alarm(alarm_ids)
             if batch.mids and self._puback is not None:
-                for mid in batch.mids:  # after a reconnect the broker resends these same ids
-                    self._puback(mid)
+                self._ack(batch.mids)  # after a reconnect the broker resends these same ids
             if batch.done is not None and not batch.done.done():
                 batch.done.set_result(None)
             self._busy = False

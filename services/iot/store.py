@@ -17,6 +17,7 @@ connection inside the caller's transaction (nothing commits here).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from psycopg import AsyncConnection
 from services.iot.messages import Reading, SensorKey
 
 _COLUMNS = "sensor_id, observed_at, value, message_id, state, received_at"
+_COPY_COLUMNS = _COLUMNS + ", home_unit_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class SensorMeta:
     code: str
     kind: str
     place_kind: str | None
+    home_unit_id: int | None = None
 
 
 async def load_registry(
@@ -44,28 +47,42 @@ async def load_registry(
 ) -> tuple[dict[str, SensorKey], dict[int, SensorMeta]]:
     """Device keys by sensor code, and rule metadata by sensor id (sensors with a key only)."""
     cur = await conn.execute(
-        "SELECT id, code, kind, device_key_hash, place_kind FROM firetwin.sensor "
+        "SELECT id, code, kind, device_key_hash, place_kind, home_unit_id FROM firetwin.sensor "
         "WHERE device_key_hash IS NOT NULL")
     keys: dict[str, SensorKey] = {}
     meta: dict[int, SensorMeta] = {}
-    for sid, code, kind, key_hex, place in await cur.fetchall():
+    for sid, code, kind, key_hex, place, home in await cur.fetchall():
         try:
             key = bytes.fromhex(key_hex)
         except ValueError:
             continue
         keys[code] = SensorKey(sid, kind, key)
-        meta[sid] = SensorMeta(sid, code, kind, place)
+        meta[sid] = SensorMeta(sid, code, kind, place, home)
     return keys, meta
 
 
-def _copy_text(readings: list[Reading], received_at: datetime) -> bytes:
+def _copy_text(readings: list[Reading], received_at: datetime,
+               meta: Mapping[int, SensorMeta] | None = None) -> bytes:
+    """COPY text rows with the home unit of each reading's sensor when the registry knows it
+    (else ``\\N``, and the row trigger of migration 0017 looks it up: about a third more time
+    per row).
+
+    >>> from datetime import UTC
+    >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> meta = {7: SensorMeta(7, "S7", "smoke", None, 42)}
+    >>> _copy_text([Reading(7, "m1", at, 1.5, None)], at, meta)
+    b'7\\t2026-01-01T00:00:00+00:00\\t1.5\\tm1\\t\\\\N\\t2026-01-01T00:00:00+00:00\\t42\\n'
+    """
     rec = received_at.isoformat()
+    homes = {sid: ("\\N" if m.home_unit_id is None else str(m.home_unit_id))
+             for sid, m in (meta or {}).items()}
     lines = []
     for r in readings:
         mid = r.message_id.replace("\\", "\\\\")
         state = r.state if r.state is not None else "\\N"
+        home = homes.get(r.sensor_id, "\\N")
         lines.append(f"{r.sensor_id}\t{r.observed_at.isoformat()}\t{r.value!r}\t{mid}\t"
-                     f"{state}\t{rec}\n")
+                     f"{state}\t{rec}\t{home}\n")
     return "".join(lines).encode()
 
 
@@ -91,17 +108,18 @@ def dedupe(readings: list[Reading]) -> list[Reading]:
 
 
 async def write_readings(conn: AsyncConnection, readings: list[Reading], *,
-                         received_at: datetime) -> WriteResult:
+                         received_at: datetime,
+                         meta: Mapping[int, SensorMeta] | None = None) -> WriteResult:
     """Store measured readings (heartbeats carry no value and are not stored), each once."""
     batch = dedupe([r for r in readings if r.value is not None])
     dup_in_batch = sum(1 for r in readings if r.value is not None) - len(batch)
     if not batch:
         return WriteResult(0, dup_in_batch, [])
-    data = _copy_text(batch, received_at)
+    data = _copy_text(batch, received_at, meta)
     try:
         async with conn.transaction():
             async with conn.cursor().copy(
-                    f"COPY firetwin.sensor_reading ({_COLUMNS}) FROM STDIN") as cp:
+                    f"COPY firetwin.sensor_reading ({_COPY_COLUMNS}) FROM STDIN") as cp:
                 await cp.write(data)
         return WriteResult(len(batch), dup_in_batch, batch)
     except psycopg.errors.UniqueViolation:
@@ -109,12 +127,13 @@ async def write_readings(conn: AsyncConnection, readings: list[Reading], *,
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS iot_incoming (sensor_id integer, observed_at "
         "timestamptz, value double precision, message_id text, state text, received_at "
-        "timestamptz) ON COMMIT DELETE ROWS")
+        "timestamptz, home_unit_id bigint) ON COMMIT DELETE ROWS")
     await conn.execute("TRUNCATE iot_incoming")
-    async with conn.cursor().copy(f"COPY iot_incoming ({_COLUMNS}) FROM STDIN") as cp:
+    async with conn.cursor().copy(f"COPY iot_incoming ({_COPY_COLUMNS}) FROM STDIN") as cp:
         await cp.write(data)
     cur = await conn.execute(
-        f"INSERT INTO firetwin.sensor_reading ({_COLUMNS}) SELECT {_COLUMNS} FROM iot_incoming "
+        f"INSERT INTO firetwin.sensor_reading ({_COPY_COLUMNS}) "
+        f"SELECT {_COPY_COLUMNS} FROM iot_incoming "
         "ON CONFLICT (sensor_id, message_id) DO NOTHING RETURNING sensor_id, message_id")
     new_keys = {(sid, mid) for sid, mid in await cur.fetchall()}
     new = [r for r in batch if (r.sensor_id, r.message_id) in new_keys]

@@ -111,7 +111,7 @@ async def create_readings(
         more = f" (and {len(rejects) - 20} more)" if len(rejects) > 20 else ""
         msg = f"{len(rejects)} of {len(readings)} readings rejected, nothing stored: {shown}{more}"
         raise RejectedReadings(msg)
-    res = await store.write_readings(conn, parsed, received_at=now)
+    res = await store.write_readings(conn, parsed, received_at=now, meta=ing.meta)
     await ing.rules.refresh_watch(conn, every_s=0.0)
     new = [r for r in res.new if ing.rules.interesting(r, ing.meta[r.sensor_id])]
     new += [r for r in parsed if r.value is None and r.state == "fault"]

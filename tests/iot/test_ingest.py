@@ -87,6 +87,8 @@ async def test_readings_are_stored_once_and_bad_messages_counted(ingester, iot_u
             msg("GAS-G1", 6000 + i, 2.0, at=T0) for i in range(20)) + b"]")
     await wait_for(lambda: ingester.stats["messages"] >= 200 + 50 + 8 + 1)
     assert count(iot_url, "SELECT count(*) FROM firetwin.sensor_reading") - base == 220
+    assert count(iot_url, "SELECT count(*) FROM firetwin.sensor_reading r JOIN firetwin.sensor s "
+                 "ON s.id = r.sensor_id WHERE r.home_unit_id IS DISTINCT FROM s.home_unit_id") == 0
     s = ingester.stats
     assert s["rejected_malformed"] == 3 and s["rejected_unknown_sensor"] == 1
     assert s["rejected_bad_signature"] == 1 and s["rejected_impossible_value"] == 1
